@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """Options shared by every module that talks to Entra ID and the Defender APIs."""
+
+    DOCUMENTATION = r"""
+options:
+  api:
+    description:
+      - Which API to use.
+      - V(graph) is the Microsoft Graph security API (C(/v1.0/security)).
+      - V(defender) is the legacy Microsoft Defender XDR API (C(api.security.microsoft.com)), which Microsoft
+        retires on 2027-02-01.
+      - If not set, the API of O(auth) when given, else V(graph).
+      - Falls back to the E(M365D_API) environment variable.
+    type: str
+    choices: [graph, defender]
+  cloud:
+    description:
+      - The national cloud, which decides the sign-in, Graph and Defender hosts and the token's scope.
+      - If not set, the cloud of O(auth) when given, else V(global).
+      - Falls back to the E(M365D_CLOUD) environment variable.
+    type: str
+    choices: [global, gcc, gcc_high, dod]
+  tenant_id:
+    description:
+      - The directory (tenant) ID, a GUID, or a verified domain of the tenant to work in.
+      - In partner context, the customer's tenant.
+      - Required unless O(auth) is given.
+      - Falls back to the E(AZURE_TENANT_ID) or E(AZURE_TENANT) environment variables.
+    type: str
+  client_id:
+    description:
+      - The Application (client) ID of the app registration.
+      - Falls back to the E(AZURE_CLIENT_ID) environment variable.
+    type: str
+  client_secret:
+    description:
+      - A client secret of the app registration (its Value, not its Secret ID).
+      - Falls back to the E(AZURE_CLIENT_SECRET) or E(AZURE_SECRET) environment variables.
+    type: str
+  client_certificate_path:
+    description:
+      - Path to a PEM file holding the private key and the certificate whose public part is registered
+        with the app.
+      - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable.
+    type: path
+  client_certificate_password:
+    description:
+      - Password of an encrypted private key in O(client_certificate_path).
+      - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PASSWORD) environment variable.
+    type: str
+  auth_flow:
+    description:
+      - How to sign in.
+      - V(auto) picks V(client_certificate) when O(client_certificate_path) is given, else V(client_secret).
+      - Falls back to the E(M365D_AUTH_FLOW) environment variable.
+    type: str
+    default: auto
+    choices: [auto, client_certificate, client_secret]
+  auth:
+    description:
+      - The RV(secops.m365_defender.token#module:auth) dictionary returned by M(secops.m365_defender.token).
+      - When its API, cloud and tenant match this task's and it is valid for more than five minutes, the task
+        uses its access token and does not sign in.
+      - When it is about to expire and credentials are given, the task signs in again.
+    type: dict
+    suboptions:
+      access_token:
+        description: The access token.
+        type: str
+        required: true
+      token_type:
+        description: The token type.
+        type: str
+        default: Bearer
+      expires_on:
+        description: When the token expires, in seconds since the epoch.
+        type: int
+        required: true
+      expires_at:
+        description: When the token expires, ISO-8601 in UTC.
+        type: str
+      api:
+        description: The API the token is for.
+        type: str
+        required: true
+        choices: [graph, defender]
+      cloud:
+        description: The cloud the token is for.
+        type: str
+        required: true
+        choices: [global, gcc, gcc_high, dod]
+      tenant_id:
+        description: The tenant the token was issued in.
+        type: str
+        required: true
+      client_id:
+        description: The app the token was issued to.
+        type: str
+      login_url:
+        description: The sign-in endpoint that issued the token.
+        type: str
+      api_url:
+        description: The API's base URL.
+        type: str
+      resource:
+        description: The token's audience.
+        type: str
+      scope:
+        description: The scope that was requested.
+        type: str
+  login_url:
+    description:
+      - Replaces the cloud's sign-in endpoint, for example C(https://login.microsoftonline.com).
+      - MSAL's instance discovery is turned off for any host that is not Microsoft's.
+      - Falls back to the E(M365D_LOGIN_URL) environment variable.
+    type: str
+  graph_url:
+    description:
+      - Replaces the cloud's Microsoft Graph endpoint, for example C(https://graph.microsoft.com).
+      - The token's scope stays the cloud's.
+      - Falls back to the E(M365D_GRAPH_URL) environment variable.
+    type: str
+  defender_url:
+    description:
+      - Replaces the cloud's Defender API endpoint, for example a regional one such as
+        C(https://api-eu.security.microsoft.com).
+      - The token's scope stays the cloud's.
+      - Falls back to the E(M365D_DEFENDER_URL) environment variable.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificates of the sign-in and API endpoints.
+      - Set to V(false) only for tests.
+      - Falls back to the E(M365D_VALIDATE_CERTS) environment variable.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A CA bundle (PEM) to verify the endpoints' certificates with, for example a TLS-inspecting proxy's CA.
+      - Takes precedence over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE).
+      - Falls back to the E(M365D_CA_PATH) environment variable.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer.
+    type: int
+    default: 30
+  retries:
+    description:
+      - How many times to retry a request that got HTTP 429, 500, 502, 503 or 504, or no answer.
+      - Waits as long as the C(Retry-After) header says, else backs off exponentially.
+    type: int
+    default: 3
+notes:
+  - Proxies are taken from the E(HTTPS_PROXY) and E(NO_PROXY) environment variables.
+  - All modules of this collection are in the action group C(secops.m365_defender.m365_defender), so
+    C(module_defaults) can set these options once per play.
+requirements:
+  - msal
+  - requests
+"""
+
+    ATTRIBUTES = r"""
+attributes:
+  action_group:
+    description: Use C(group/secops.m365_defender.m365_defender) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - secops.m365_defender.m365_defender
+"""
+
+    READ_ONLY = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: The module never changes anything.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: The module never changes anything.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    details: The module runs where the task is delegated, usually the controller (C(ansible_connection=local)).
+"""

@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The two API flavours (paths, page sizes, field names, enum spellings) and the client that calls them."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible.module_utils.six.moves.urllib.parse import urlparse
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
+
+
+def canonical(value):
+    """A spelling-independent key: 'In Progress', 'in_progress' and 'InProgress' all give 'inprogress'."""
+    return re.sub(r"[^a-z0-9]", "", str(value).lower())
+
+
+class Enum(object):
+    """One enumeration: each API's spellings, grouped under spelling-independent keys with aliases."""
+
+    def __init__(self, option, graph, defender, aliases=None):
+        self.option = option
+        self.aliases = aliases or {}
+        self.spellings = {
+            "graph": dict((self._alias(name), name) for name in graph),
+            "defender": dict((self._alias(name), name) for name in defender),
+        }
+
+    def _alias(self, value):
+        key = canonical(value)
+        return self.aliases.get(key, key)
+
+    def key(self, value):
+        """The key of a user's or an API's spelling, or None when no API knows it."""
+        key = self._alias(value)
+        return key if key in self.spellings["graph"] or key in self.spellings["defender"] else None
+
+    def allowed(self, api):
+        return sorted(self.spellings[api].values())
+
+    def to_api(self, api, value):
+        """The API's own spelling of a user's value; InputError naming the option if it has none."""
+        key = self.key(value)
+        if key is None or key not in self.spellings[api]:
+            raise InputError("Option '%s' got '%s'; the %s API allows: %s." % (
+                self.option, value, api, ", ".join(self.allowed(api))))
+        return self.spellings[api][key]
+
+
+STATUS = Enum(
+    "status",
+    graph=("active", "inProgress", "resolved", "redirected", "awaitingAction"),
+    defender=("Active", "InProgress", "Resolved", "Redirected"),
+)
+
+SEVERITY = Enum(
+    "severity",
+    graph=("unknown", "informational", "low", "medium", "high"),
+    defender=("UnSpecified", "Informational", "Low", "Medium", "High"),
+    aliases={"unspecified": "unknown"},
+)
+
+CLASSIFICATION = Enum(
+    "classification",
+    graph=("unknown", "falsePositive", "truePositive", "informationalExpectedActivity"),
+    defender=("Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"),
+)
+
+# Microsoft's pages spell several determinations two ways; every spelling maps to one key.
+DETERMINATION = Enum(
+    "determination",
+    graph=("unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
+           "multiStagedAttack", "compromisedUser", "phishing", "maliciousUserActivity", "clean",
+           "insufficientData", "confirmedUserActivity", "lineOfBusinessApplication"),
+    defender=("NotAvailable", "Apt", "Malware", "SecurityPersonnel", "SecurityTesting", "UnwantedSoftware",
+              "Other", "MultiStagedAttack", "CompromisedAccount", "Phishing", "MaliciousUserActivity", "Clean",
+              "NoEnoughDataToValidate", "ConfirmedActivity", "LineOfBusinessApplication"),
+    aliases={"notavailable": "unknown", "compromisedaccount": "compromiseduser", "notmalicious": "clean",
+             "noenoughdatatovalidate": "insufficientdata", "notenoughdatatovalidate": "insufficientdata",
+             "confirmedactivity": "confirmeduseractivity"},
+)
+
+
+class Flavour(object):
+    """What differs between the two APIs for incidents."""
+
+    name = None
+    max_page_size = None
+    incidents_path = None
+    id_field = None
+    fields = {}
+    server_filters = frozenset()
+    headers = {}
+
+    def incident_path(self, incident_id):
+        return "%s/%s" % (self.incidents_path, incident_id)
+
+    def check_incident_id(self, incident_id):
+        if not re.match(r"^[0-9]+$", str(incident_id)):
+            raise InputError("Option 'incident_id' must be the incident's number, got '%s'." % incident_id)
+        return str(incident_id)
+
+    def list_params(self, filter_expr, page_size, expand_alerts):
+        params = {"$top": page_size}
+        if filter_expr:
+            params["$filter"] = filter_expr
+        return params
+
+    def get_params(self, expand_alerts):
+        return {}
+
+    def next_request(self, page, params, page_size):
+        """The next page: (next link, None), (None, new params for the same URL), or (None, None) at the end."""
+        raise NotImplementedError
+
+
+class GraphFlavour(Flavour):
+    name = "graph"
+    max_page_size = 50
+    incidents_path = "/security/incidents"
+    id_field = "id"
+    fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
+              "classification": "classification", "determination": "determination",
+              "created": "createdDateTime", "updated": "lastUpdateDateTime"}
+    server_filters = frozenset(fields)
+    # Without it Graph maps statuses added after v1.0 (awaitingAction) to unknownFutureValue.
+    headers = {"Prefer": "include-unknown-enum-members"}
+
+    def list_params(self, filter_expr, page_size, expand_alerts):
+        params = super(GraphFlavour, self).list_params(filter_expr, page_size, expand_alerts)
+        params.update(self.get_params(expand_alerts))
+        return params
+
+    def get_params(self, expand_alerts):
+        return {"$expand": "alerts"} if expand_alerts else {}
+
+    def next_request(self, page, params, page_size):
+        next_link = page.get("@odata.nextLink")
+        return (next_link, None) if next_link else (None, None)
+
+
+class DefenderFlavour(Flavour):
+    name = "defender"
+    max_page_size = 100
+    incidents_path = "/incidents"
+    id_field = "incidentId"
+    fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
+              "classification": "classification", "determination": "determination",
+              "created": "createdTime", "updated": "lastUpdateTime"}
+    server_filters = frozenset(["status", "assigned_to", "created", "updated"])
+
+    def next_request(self, page, params, page_size):
+        """The Defender API documents no nextLink: page with $skip until a page is short."""
+        next_link = page.get("@odata.nextLink")
+        if next_link:
+            return next_link, None
+        if len(page.get("value") or []) < page_size:
+            return None, None
+        following = dict(params)
+        following["$skip"] = int(params.get("$skip", 0)) + page_size
+        return None, following
+
+
+FLAVOURS = {"graph": GraphFlavour(), "defender": DefenderFlavour()}
+
+
+def _origin(url):
+    parsed = urlparse(url)
+    return parsed.scheme, parsed.hostname, parsed.port
+
+
+class ApiClient(object):
+    """Authenticated JSON calls to one API in one tenant, and paging over collections."""
+
+    def __init__(self, endpoints, http, authenticator, tenant):
+        self.flavour = FLAVOURS[endpoints.api]
+        self.endpoints = endpoints
+        self.http = http
+        self.authenticator = authenticator
+        self.tenant = tenant
+        self.pages_read = 0
+
+    def _headers(self):
+        headers = {"Authorization": "Bearer " + self.authenticator.token().access_token,
+                   "Accept": "application/json"}
+        headers.update(self.flavour.headers)
+        return headers
+
+    def get(self, path_or_url, params=None):
+        url = path_or_url if path_or_url.startswith("https://") else self.endpoints.api_url + path_or_url
+        return self.http.request_json("GET", url, tenant=self.tenant, params=params, headers=self._headers())
+
+    def iterate(self, path, params, page_size):
+        """Yield every item of a collection, page by page, refusing foreign or looping next links."""
+        url, seen = path, set()
+        while url is not None:
+            page = self.get(url, params)
+            self.pages_read += 1
+            for item in page.get("value") or []:
+                yield item
+            next_url, next_params = self.flavour.next_request(page, params, page_size)
+            if next_url:
+                self._check_next_link(next_url, seen)
+                url, params = next_url, None
+            elif next_params is not None:
+                params = next_params
+            else:
+                url = None
+
+    def _check_next_link(self, next_url, seen):
+        if _origin(next_url) != _origin(self.endpoints.api_url):
+            raise ApiError("The API's next page link points to another origin (%s); refusing to follow it "
+                           "with the access token." % urlparse(next_url).netloc, tenant_id=self.tenant)
+        if next_url in seen:
+            raise ApiError("The API returned the same next page link twice; stopping to avoid a loop.",
+                           tenant_id=self.tenant)
+        seen.add(next_url)

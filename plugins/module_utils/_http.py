@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One HTTP session for sign-in and API calls: TLS, timeouts, bounded retries, request ids."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import email.utils
+import json
+import time
+import traceback
+import uuid
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import TransportError, api_error, ApiError
+from ansible_collections.secops.m365_defender.plugins.module_utils._version import USER_AGENT
+
+try:
+    import requests
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+RETRY_STATUSES = frozenset([429, 500, 502, 503, 504])
+MAX_RETRY_WAIT = 60.0
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+
+TLS_HINT = ("Set option 'ca_path' to the CA bundle that signs this endpoint's certificate (for example "
+            "a TLS-inspecting proxy's CA); use validate_certs=false only for tests.")
+
+
+def retry_after_seconds(value, now=None):
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - (now if now is not None else time.time()))
+
+
+def backoff_seconds(attempt):
+    """Exponential backoff for answers that did not say how long to wait."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** attempt))
+
+
+class HttpStats(object):
+    """What the session did, for results and benchmarks."""
+
+    def __init__(self):
+        self.requests = 0
+        self.retries = 0
+        self.throttled = 0
+        self.wait_seconds = 0.0
+
+    def as_dict(self):
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "throttled": self.throttled,
+            "wait_seconds": round(self.wait_seconds, 3),
+        }
+
+
+class HttpClient(object):
+    """A requests session with the collection's TLS, timeout and retry rules.
+
+    `verify` is passed with every request because requests lets REQUESTS_CA_BUNDLE and
+    CURL_CA_BUNDLE override a session's own `verify` setting.
+    """
+
+    def __init__(self, validate_certs=True, ca_path=None, timeout=30, retries=3, sleep=time.sleep):
+        self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
+        self.timeout = timeout
+        self.retries = retries
+        self.sleep = sleep
+        self.stats = HttpStats()
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    def close(self):
+        self.session.close()
+
+    def send(self, method, url, headers=None, **kwargs):
+        """Send with retries on 429, 5xx and lost connections; return the last response.
+
+        Raises TransportError when no answer arrives after the last retry.
+        """
+        attempt = 0
+        while True:
+            request_headers = {"client-request-id": str(uuid.uuid4()), "return-client-request-id": "true"}
+            request_headers.update(headers or {})
+            self.stats.requests += 1
+            try:
+                response = self.session.request(
+                    method, url, headers=request_headers, verify=self.verify, timeout=self.timeout, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                raise TransportError(
+                    "TLS verification failed for %s: %s." % (url, _root_cause(exc)), hint=TLS_HINT, url=url)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                if attempt >= self.retries:
+                    raise TransportError(
+                        "%s %s got no complete answer after %d attempt(s): %s." % (
+                            method, url, attempt + 1, _root_cause(exc)),
+                        hint="Check the network path, proxies (HTTPS_PROXY, NO_PROXY) and option 'timeout'.",
+                        url=url)
+                self._wait(backoff_seconds(attempt))
+                attempt += 1
+                continue
+            if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                return response
+            if response.status_code == 429:
+                self.stats.throttled += 1
+            delay = retry_after_seconds(response.headers.get("Retry-After"))
+            self._wait(min(MAX_RETRY_WAIT, delay if delay is not None else backoff_seconds(attempt)))
+            attempt += 1
+
+    def _wait(self, seconds):
+        self.stats.retries += 1
+        self.stats.wait_seconds += seconds
+        if seconds > 0:
+            self.sleep(seconds)
+
+    def request_json(self, method, url, tenant=None, **kwargs):
+        """Send and return the parsed JSON body; raise ApiError for error answers or unusable bodies."""
+        response = self.send(method, url, **kwargs)
+        body = _parse_body(response)
+        if response.status_code >= 400:
+            raise api_error(method, url, response.status_code, body,
+                            request_id=response.headers.get("request-id"), tenant=tenant)
+        if not isinstance(body, dict):
+            raise ApiError(
+                "%s %s answered HTTP %s with a body that is not a JSON object: %r" % (
+                    method, url, response.status_code, (body or "")[:200]),
+                status=response.status_code, tenant_id=tenant)
+        return body
+
+
+def _parse_body(response):
+    """The JSON body, or its raw text when it is not JSON."""
+    text = response.text
+    if not text:
+        return ""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _root_cause(exc):
+    """The innermost reason of a requests exception, without the long wrapper text."""
+    reason = exc
+    while True:
+        inner = getattr(reason, "reason", None) or (reason.args[0] if getattr(reason, "args", None) else None)
+        if inner is None or inner is reason or isinstance(inner, str):
+            break
+        reason = inner
+    return str(reason)
+
+
+class MsalHttpAdapter(object):
+    """The object MSAL calls as its `http_client`, so sign-in uses the same TLS and retry rules."""
+
+    def __init__(self, http):
+        self.http = http
+
+    def get(self, url, params=None, headers=None, **kwargs):
+        return self.http.send("GET", url, params=params, headers=headers, **_msal_kwargs(kwargs))
+
+    def post(self, url, params=None, data=None, headers=None, **kwargs):
+        return self.http.send("POST", url, params=params, data=data, headers=headers, **_msal_kwargs(kwargs))
+
+    def close(self):
+        """MSAL may close its client; the session belongs to HttpClient and stays open."""
+
+
+def _msal_kwargs(kwargs):
+    """Drop what HttpClient decides itself (TLS and timeouts)."""
+    return dict((key, value) for key, value in kwargs.items() if key not in ("verify", "timeout"))

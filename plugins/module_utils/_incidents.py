@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Incident queries: options to a server-side $filter plus the filters an API cannot apply itself."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import re
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
+    CLASSIFICATION,
+    DETERMINATION,
+    SEVERITY,
+    STATUS,
+)
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
+
+RELATIVE_TIME = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+ISO_TIME = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
+
+ENUM_FILTERS = (("status", STATUS), ("severity", SEVERITY), ("classification", CLASSIFICATION),
+                ("determination", DETERMINATION))
+TIME_FILTERS = (("created", "created_after"), ("updated", "updated_after"))
+
+
+def utcnow():
+    return datetime.datetime.now(tz=datetime.timezone.utc)
+
+
+def parse_iso_time(text):
+    """A timezone-aware datetime from ISO-8601 (any fraction length, Z or offset; no zone = UTC), or None."""
+    match = ISO_TIME.match(str(text).strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    microsecond = int((fraction or "0")[:6].ljust(6, "0"))
+    tzinfo = datetime.timezone.utc
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        tzinfo = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    try:
+        return datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                                 int(second or 0), microsecond, tzinfo=tzinfo)
+    except ValueError:
+        return None
+
+
+def parse_time_option(option, value, now=None):
+    """A point in time from ISO-8601 or a relative age such as 24h, 7d, 30m, 2w (that long ago)."""
+    relative = RELATIVE_TIME.match(str(value))
+    if relative:
+        amount, unit = relative.groups()
+        return (now or utcnow()) - datetime.timedelta(seconds=int(amount) * UNIT_SECONDS[unit])
+    parsed = parse_iso_time(value)
+    if parsed is None:
+        raise InputError("Option '%s' got '%s': use ISO-8601 (2024-05-01T00:00:00Z) or an age such as "
+                         "30m, 24h, 7d, 2w." % (option, value))
+    return parsed
+
+
+def odata_time(moment):
+    """UTC, unquoted as OData wants it, with a fraction only when there is one."""
+    moment = moment.astimezone(datetime.timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += (".%06d" % moment.microsecond).rstrip("0")
+    return text + "Z"
+
+
+def odata_string(value):
+    return "'%s'" % str(value).replace("'", "''")
+
+
+class IncidentQuery(object):
+    """incident_info's filters, checked and spelled for one API; which ones the server applies."""
+
+    def __init__(self, flavour, params, now=None):
+        self.flavour = flavour
+        self.raw_filter = params.get("filter")
+        self.enums = {}
+        for name, enum in ENUM_FILTERS:
+            values = params.get(name) or []
+            if values:
+                self.enums[name] = [enum.to_api(flavour.name, value) for value in values]
+        self.assigned_to = params.get("assigned_to")
+        self.times = {}
+        for name, option in TIME_FILTERS:
+            if params.get(option):
+                self.times[name] = parse_time_option(option, params[option], now)
+
+    def _given(self):
+        given = list(self.enums) + list(self.times)
+        return given + (["assigned_to"] if self.assigned_to else [])
+
+    @property
+    def local_filters(self):
+        """Filters this API cannot apply server-side, applied to each item here instead."""
+        return sorted(name for name in self._given() if name not in self.flavour.server_filters)
+
+    def server_filter(self):
+        clauses = ["(%s)" % self.raw_filter] if self.raw_filter else []
+        fields = self.flavour.fields
+        for name, values in self.enums.items():
+            if name in self.flavour.server_filters:
+                alternatives = ["%s eq %s" % (fields[name], odata_string(value)) for value in values]
+                clauses.append(alternatives[0] if len(alternatives) == 1 else "(%s)" % " or ".join(alternatives))
+        if self.assigned_to and "assigned_to" in self.flavour.server_filters:
+            clauses.append("%s eq %s" % (fields["assigned_to"], odata_string(self.assigned_to)))
+        for name, moment in sorted(self.times.items()):
+            if name in self.flavour.server_filters:
+                clauses.append("%s ge %s" % (fields[name], odata_time(moment)))
+        return " and ".join(clauses)
+
+    def matches(self, incident):
+        """Whether an incident passes the filters the server did not apply."""
+        fields = self.flavour.fields
+        for name in self.local_filters:
+            value = incident.get(fields[name])
+            if name in self.enums:
+                enum = dict(ENUM_FILTERS)[name]
+                if enum.key(value or "") not in set(enum.key(wanted) for wanted in self.enums[name]):
+                    return False
+            elif name == "assigned_to":
+                if (value or "").lower() != self.assigned_to.lower():
+                    return False
+            else:
+                moment = parse_iso_time(value) if value else None
+                if moment is None or moment < self.times[name]:
+                    return False
+        return True
+
+
+def list_incidents(client, query, limit=None, alerts=False):
+    """Incidents matching the query, following every page at the API's largest page size."""
+    flavour = client.flavour
+    page_size = flavour.max_page_size
+    if limit and not query.local_filters:
+        page_size = min(page_size, limit)
+    params = flavour.list_params(query.server_filter(), page_size, alerts)
+    incidents = []
+    for incident in client.iterate(flavour.incidents_path, params, page_size):
+        if query.matches(incident):
+            incidents.append(incident)
+            if limit and len(incidents) >= limit:
+                break
+    return incidents
+
+
+def get_incident(client, incident_id, alerts=False):
+    """One incident as a list of one, or an empty list when the API does not know the id."""
+    flavour = client.flavour
+    path = flavour.incident_path(flavour.check_incident_id(incident_id))
+    try:
+        incident = client.get(path, flavour.get_params(alerts) or None)
+    except ApiError as exc:
+        if exc.status == 404:
+            return []
+        raise
+    incident.pop("@odata.context", None)
+    return [incident]

@@ -1,0 +1,203 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: incident_info
+short_description: Get Microsoft Defender XDR incidents
+version_added: 0.1.0
+description:
+  - Gets one incident by O(incident_id), or every incident that matches the filters.
+  - Follows every page at the API's largest page size (50 on Graph, 100 on the Defender API).
+  - Filters the API can apply are sent as C($filter); the others (on the Defender API O(severity),
+    O(classification) and O(determination)) are applied to each incident as it arrives, and
+    RV(filters_applied_locally) names them.
+  - Returns the API's own incident objects unchanged, so Microsoft's documentation describes them.
+author:
+  - secops.m365_defender contributors
+options:
+  incident_id:
+    description:
+      - The incident's number. When given, the filters are ignored and RV(incidents) holds that incident, or
+        nothing when the API does not know it.
+    type: str
+  status:
+    description:
+      - Only incidents with one of these statuses.
+      - Any spelling and case is accepted, for example V(in_progress), V(inProgress) or V(InProgress).
+      - Graph knows V(active), V(inProgress), V(resolved), V(redirected), V(awaitingAction); the Defender API
+        knows all but V(awaitingAction).
+    type: list
+    elements: str
+  severity:
+    description:
+      - Only incidents with one of these severities, V(unknown) (the Defender API's V(UnSpecified)),
+        V(informational), V(low), V(medium), V(high), in any case.
+    type: list
+    elements: str
+  assigned_to:
+    description:
+      - Only incidents assigned to this user principal name or mailbox.
+    type: str
+  classification:
+    description:
+      - Only incidents with one of these classifications, V(unknown), V(falsePositive), V(truePositive),
+        V(informationalExpectedActivity), in any spelling.
+    type: list
+    elements: str
+  determination:
+    description:
+      - Only incidents with one of these determinations, in any of Microsoft's spellings (for example
+        V(compromisedUser) and V(CompromisedAccount) are the same).
+    type: list
+    elements: str
+  created_after:
+    description:
+      - Only incidents created at or after this time.
+      - ISO-8601 (V(2024-05-01T00:00:00Z)) or an age such as V(30m), V(24h), V(7d), V(2w).
+    type: str
+  updated_after:
+    description:
+      - Only incidents last updated at or after this time, in the same forms as O(created_after).
+    type: str
+  filter:
+    description:
+      - A raw OData C($filter) expression, combined with the other filters by C(and).
+      - Written in the chosen API's own field names and enum spellings.
+    type: str
+  limit:
+    description:
+      - Return at most this many incidents. By default all that match.
+    type: int
+  alerts:
+    description:
+      - Include each incident's alerts (Graph C($expand=alerts)).
+      - The Defender API always includes them.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - secops.m365_defender.auth
+  - secops.m365_defender.auth.ATTRIBUTES
+  - secops.m365_defender.auth.READ_ONLY
+"""
+
+EXAMPLES = r"""
+- name: Open high and medium severity incidents of the last day, with their alerts
+  secops.m365_defender.incident_info:
+    tenant_id: contoso.onmicrosoft.com
+    client_id: "{{ defender_client_id }}"
+    client_secret: "{{ defender_client_secret }}"
+    status: [active, in_progress]
+    severity: [high, medium]
+    created_after: 24h
+    alerts: true
+  register: open_incidents
+
+- name: One incident from the legacy Defender API, reusing a token
+  secops.m365_defender.incident_info:
+    auth: "{{ defender_token.auth }}"
+    incident_id: "924565"
+
+- name: The 10 newest incidents assigned to an analyst, with a raw filter
+  secops.m365_defender.incident_info:
+    auth: "{{ graph_token.auth }}"
+    assigned_to: analyst@contoso.com
+    filter: "classification eq 'truePositive'"
+    limit: 10
+"""
+
+RETURN = r"""
+incidents:
+  description:
+    - The incidents, as the API returns them (Graph C(incident) resources, or the Defender API's incident
+      objects).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: "2972395"
+      displayName: Multi-stage incident involving Initial access & Command and control on one endpoint
+      status: active
+      severity: high
+      assignedTo: analyst@contoso.com
+      createdDateTime: "2026-11-20T08:15:31.12Z"
+count:
+  description: How many incidents RV(incidents) holds.
+  returned: always
+  type: int
+  sample: 1
+filters_applied_locally:
+  description: The filters that the API could not apply and that were applied to each incident here.
+  returned: always
+  type: list
+  elements: str
+  sample: [severity]
+pages:
+  description: How many pages were read from the API.
+  returned: always
+  type: int
+  sample: 3
+api:
+  description: The API that answered.
+  returned: always
+  type: str
+  sample: graph
+"""
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
+    IncidentQuery,
+    get_incident,
+    list_incidents,
+)
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
+
+ARGUMENT_SPEC = dict(
+    incident_id=dict(type="str"),
+    status=dict(type="list", elements="str"),
+    severity=dict(type="list", elements="str"),
+    assigned_to=dict(type="str"),
+    classification=dict(type="list", elements="str"),
+    determination=dict(type="list", elements="str"),
+    created_after=dict(type="str"),
+    updated_after=dict(type="str"),
+    filter=dict(type="str"),
+    limit=dict(type="int"),
+    alerts=dict(type="bool", default=False),
+)
+
+
+def run(module):
+    params = module.params
+    client = module.client
+    if params["limit"] is not None and params["limit"] < 1:
+        raise InputError("Option 'limit' must be 1 or more, got %d." % params["limit"])
+    if params["incident_id"]:
+        incidents, local = get_incident(client, params["incident_id"], params["alerts"]), []
+    else:
+        query = IncidentQuery(client.flavour, params)
+        incidents = list_incidents(client, query, limit=params["limit"], alerts=params["alerts"])
+        local = query.local_filters
+    return {
+        "changed": False,
+        "incidents": incidents,
+        "count": len(incidents),
+        "filters_applied_locally": local,
+        "pages": client.pages_read,
+        "api": client.flavour.name,
+    }
+
+
+def main():
+    module = DefenderModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""The ``/_sandbox/`` admin API: counters, fault injection and direct access to the incident store."""
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections import defaultdict
+from typing import Optional
+
+from . import defender, errors, graph
+from .httpd import JSON, ApiError, Request, Response, Route
+
+FAULT_ACTIONS = ("drop", "malformed", "truncate")
+MAX_GENERATED_INCIDENTS = 100_000
+
+
+class Counters:
+    """What the sandbox served since start or the last reset. Admin requests are not counted."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._tokens = defaultdict(lambda: defaultdict(int))
+            self._routes = defaultdict(int)
+            self._throttled = 0
+            self._faults = 0
+
+    def route(self, name: str) -> None:
+        with self._lock:
+            self._routes[name] += 1
+
+    def token_request(self, client_id: str, tenant: str) -> None:
+        with self._lock:
+            self._tokens[client_id][tenant] += 1
+
+    def throttled(self) -> None:
+        with self._lock:
+            self._throttled += 1
+
+    def fault_served(self) -> None:
+        with self._lock:
+            self._faults += 1
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            tokens = {client: dict(tenants) for client, tenants in self._tokens.items()}
+            return {"token_requests": tokens,
+                    "token_requests_total": sum(sum(tenants.values()) for tenants in tokens.values()),
+                    "routes": dict(self._routes), "throttled": self._throttled, "faults_served": self._faults}
+
+
+class Fault:
+    """Breaks the next ``count`` requests whose method and path match; see ``docs/sandbox.md``."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, spec: dict):
+        if not isinstance(spec, dict):
+            raise ValueError("the fault must be a JSON object")
+        self.id = next(self._ids)
+        self.method = spec.get("method")
+        self.path = spec.get("path", "")
+        self.remaining = spec.get("count", 1)
+        self.status = spec.get("status")
+        self.retry_after = spec.get("retry_after")
+        self.body = spec.get("body")
+        self.latency = spec.get("latency", 0)
+        self.action = spec.get("action")
+        self._validate(spec)
+        try:
+            self._regex = re.compile(self.path)
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"path must be a regular expression: {exc}") from None
+
+    def _validate(self, spec: dict) -> None:
+        known = {"method", "path", "count", "status", "retry_after", "body", "latency", "action"}
+        if set(spec) - known:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(set(spec) - known))}")
+        checks = (
+            (self.method is None or isinstance(self.method, str), "method must be a string"),
+            (_is_int(self.remaining) and self.remaining >= 1, "count must be a positive integer"),
+            (self.status is None or (_is_int(self.status) and 100 <= self.status <= 599), "status must be 100-599"),
+            (self.retry_after is None or (_is_int(self.retry_after) and self.retry_after >= 0),
+             "retry_after must be a non-negative integer (seconds)"),
+            (isinstance(self.latency, (int, float)) and self.latency >= 0, "latency must be a number of seconds"),
+            (self.action is None or self.action in FAULT_ACTIONS, f"action must be one of {', '.join(FAULT_ACTIONS)}"),
+            (self.status is not None or self.action is not None or self.latency > 0,
+             "a fault needs a status, an action or a latency"),
+        )
+        for valid, message in checks:
+            if not valid:
+                raise ValueError(message)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method) and self._regex.search(path) is not None
+
+    def apply(self, request: Request, family: str) -> Optional[Response]:
+        """Waits ``latency``, then returns the broken response, or None to let the request be answered normally."""
+        if self.latency:
+            time.sleep(self.latency)
+        if self.action == "drop":
+            return Response(0, action="drop")
+        if self.action == "malformed":
+            return Response(200, b'{"value": [{"id": "1", "status": "active"},', content_type=JSON)
+        if self.action == "truncate":
+            return Response(200, b'{"value": [{"id": "1", "status": "active"}, {"id": "2", "sta', action="truncate")
+        if self.status is None:
+            return None
+        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        if self.body is not None:
+            return Response.json(self.status, self.body, headers)
+        return errors.default_fault(request, family, self.status, headers)
+
+    def describe(self) -> dict:
+        return {"id": self.id, "method": self.method, "path": self.path, "remaining": self.remaining,
+                "status": self.status, "retry_after": self.retry_after, "body": self.body, "latency": self.latency,
+                "action": self.action}
+
+
+class Faults:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._faults = []
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take(self, method: str, path: str) -> Optional[Fault]:
+        """The first armed fault matching the request, used up by one; None if no fault applies."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> int:
+        with self._lock:
+            cleared = len(self._faults)
+            self._faults.clear()
+            return cleared
+
+    def describe(self) -> list:
+        with self._lock:
+            return [fault.describe() for fault in self._faults]
+
+
+class Admin:
+    def __init__(self, counters: Counters, faults: Faults, store, scenario):
+        self._counters = counters
+        self._faults = faults
+        self._store = store
+        self._scenario = scenario
+
+    def routes(self) -> list:
+        return [
+            Route("GET", "/_sandbox/counters", self.get_counters, errors.ADMIN),
+            Route("POST", "/_sandbox/counters/reset", self.reset_counters, errors.ADMIN),
+            Route("GET", "/_sandbox/faults", self.list_faults, errors.ADMIN),
+            Route("POST", "/_sandbox/faults", self.add_fault, errors.ADMIN),
+            Route("DELETE", "/_sandbox/faults", self.clear_faults, errors.ADMIN),
+            Route("GET", "/_sandbox/tenants/{tenant}/incidents", self.get_incidents, errors.ADMIN),
+            Route("POST", "/_sandbox/tenants/{tenant}/incidents", self.regenerate_incidents, errors.ADMIN),
+        ]
+
+    def get_counters(self, request: Request) -> Response:
+        return Response.json(200, self._counters.snapshot())
+
+    def reset_counters(self, request: Request) -> Response:
+        self._counters.reset()
+        return Response.json(200, self._counters.snapshot())
+
+    def list_faults(self, request: Request) -> Response:
+        return Response.json(200, {"faults": self._faults.describe()})
+
+    def add_fault(self, request: Request) -> Response:
+        try:
+            fault = Fault(request.json())
+        except ValueError as exc:
+            raise _fail(400, f"invalid fault: {exc}") from None
+        self._faults.add(fault)
+        return Response.json(201, {"id": fault.id})
+
+    def clear_faults(self, request: Request) -> Response:
+        return Response.json(200, {"cleared": self._faults.clear()})
+
+    def get_incidents(self, request: Request, tenant: str) -> Response:
+        """The store's incidents, newest first, with alerts, in Graph (default) or Defender (``?api=defender``) shape."""
+        tenant_id = self._tenant_id(tenant)
+        api = request.param("api") or "graph"
+        if api not in ("graph", "defender"):
+            raise _fail(400, "api must be graph or defender")
+        incidents = self._store.incidents(tenant_id)
+        if api == "graph":
+            value = [graph.render_incident(incident, with_alerts=True) for incident in incidents]
+        else:
+            value = [defender.render_incident(incident) for incident in incidents]
+        return Response.json(200, {"tenant_id": tenant_id, "api": api, "count": len(value), "value": value})
+
+    def regenerate_incidents(self, request: Request, tenant: str) -> Response:
+        tenant_id = self._tenant_id(tenant)
+        try:
+            count = (request.json() or {}).get("count")
+        except (ValueError, AttributeError):
+            count = None
+        if not _is_int(count) or not 0 <= count <= MAX_GENERATED_INCIDENTS:
+            raise _fail(400, f"send {{\"count\": N}} with 0 <= N <= {MAX_GENERATED_INCIDENTS}")
+        self._store.regenerate(tenant_id, count)
+        return Response.json(200, {"tenant_id": tenant_id, "count": count})
+
+    def _tenant_id(self, id_or_domain: str) -> str:
+        tenant = self._scenario.tenant(id_or_domain)
+        if tenant is None:
+            raise _fail(404, f"no tenant '{id_or_domain}' in the scenario")
+        return tenant.id
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fail(status: int, message: str) -> ApiError:
+    return ApiError(Response.json(status, {"error": {"code": "SandboxAdmin", "message": message}}))

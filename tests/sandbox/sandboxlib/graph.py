@@ -1,0 +1,336 @@
+"""Microsoft Graph security API view of the incident store (``/v1.0/security/incidents``)."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from . import errors, odata, timefmt
+from .httpd import ApiError, Request, Response, Route
+from .jose import b64url_decode, b64url_encode
+from .model import CLASSIFICATIONS, DETECTIONS, DETERMINATIONS, SERVICES, SEVERITIES, Incident
+from .tokens import GRAPH, MALFORMED, BAD_SIGNATURE, EXPIRED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
+
+READ_INCIDENTS = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
+MAX_TOP = 50
+PORTAL = "https://security.microsoft.com"
+LIST_OPTIONS = ("$filter", "$top", "$skip", "$count", "$expand", "$skiptoken")
+
+_UNAUTHORIZED = {
+    MISSING: "Access token is empty.",
+    MALFORMED: "CompactToken parsing failed with error code: 80049217",
+    BAD_SIGNATURE: "Access token validation failure.",
+    EXPIRED: "Access token has expired or is not yet valid.",
+    WRONG_AUDIENCE: "Access token validation failure. Invalid audience.",
+    UNKNOWN_TENANT: "Access token validation failure. Invalid tenant.",
+}
+_WWW_AUTHENTICATE = ('Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
+                     'client_id="00000003-0000-0000-c000-000000000000"')
+_FUTURE = ("unknownFutureValue",)
+INCIDENT_SCHEMA = odata.Schema(
+    "microsoft.graph.security.incident",
+    {
+        "assignedTo": odata.Property(odata.STRING, lambda item: item.assigned_to),
+        "classification": odata.Property(odata.ENUM, lambda item: item.classification, CLASSIFICATIONS + _FUTURE),
+        "createdDateTime": odata.Property(odata.DATETIME, lambda item: item.created),
+        "determination": odata.Property(odata.ENUM, lambda item: item.determination, DETERMINATIONS + _FUTURE),
+        "lastUpdateDateTime": odata.Property(odata.DATETIME, lambda item: item.last_updated),
+        "severity": odata.Property(odata.ENUM, lambda item: item.severity, SEVERITIES + _FUTURE),
+        "status": odata.Property(odata.ENUM, lambda item: item.status,
+                                 ("active", "resolved", "inProgress", "redirected", "unknownFutureValue",
+                                  "awaitingAction")),
+    },
+    not_filterable=("id", "tenantId", "displayName", "description", "incidentWebUrl", "redirectIncidentId",
+                    "customTags", "systemTags", "comments", "alerts"),
+)
+
+
+class GraphApi:
+    def __init__(self, store, tokens, clock):
+        self._store = store
+        self._tokens = tokens
+        self._clock = clock
+
+    def routes(self) -> list:
+        return [
+            Route("GET", "/v1.0/security/incidents", self.list_incidents, errors.GRAPH),
+            Route("GET", "/v1.0/security/incidents/{id}", self.get_incident, errors.GRAPH),
+        ]
+
+    def list_incidents(self, request: Request) -> Response:
+        claims = self._authorize(request, READ_INCIDENTS)
+        query = _list_query(request)
+        try:
+            predicate = odata.compile_filter(query["filter"], INCIDENT_SCHEMA) if query["filter"] else None
+        except odata.FilterError as exc:
+            raise _fail(request, 400, "BadRequest", f"Invalid filter clause: {exc}") from None
+        matching = [item for item in self._store.incidents(claims["tid"]) if predicate is None or predicate(item)]
+        start, end = query["skip"], query["skip"] + query["top"]
+        body = {"@odata.context": f"{request.base_url}/v1.0/$metadata#security/incidents"}
+        if query["count"]:
+            body["@odata.count"] = len(matching)
+        body["value"] = [render_incident(item, query["expand"]) for item in matching[start:end]]
+        if query["top"] and end < len(matching):
+            token = b64url_encode(json.dumps({**query, "skip": end}).encode("utf-8"))
+            body["@odata.nextLink"] = f"{request.base_url}/v1.0/security/incidents?$skiptoken={token}"
+        return _ok(body)
+
+    def get_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
+        claims = self._authorize(request, READ_INCIDENTS)
+        _check_options(request, ("$expand",))
+        expand = _expand(request, request.param("$expand"))
+        incident = self._store.get(claims["tid"], int(id)) if id.isdecimal() else None
+        if incident is None:
+            raise _fail(request, 404, "NotFound", f"Incident with id '{id}' was not found.")
+        context = f"{request.base_url}/v1.0/$metadata#security/incidents/$entity"
+        return _ok({"@odata.context": context, **render_incident(incident, expand)})
+
+    def _authorize(self, request: Request, accepted: tuple) -> dict:
+        """Verifies the bearer token for Graph and that its roles include one of ``accepted``."""
+        try:
+            claims = self._tokens.verify(request.headers.get("Authorization"), GRAPH, self._clock())
+        except TokenRejected as exc:
+            raise _fail(request, 401, "InvalidAuthenticationToken", _UNAUTHORIZED[exc.reason],
+                        {"WWW-Authenticate": _WWW_AUTHENTICATE}) from None
+        roles = claims.get("roles", [])
+        if not set(roles) & set(accepted):
+            raise _fail(request, 403, "Forbidden", f"Missing application roles. API required roles: "
+                        f"{','.join(accepted)}, application roles: {','.join(roles)}.")
+        return claims
+
+
+# --- query options -----------------------------------------------------------------------------------------------
+
+def _list_query(request: Request) -> dict:
+    """The paging state: from ``$skiptoken`` when following a nextLink, else from the query options."""
+    _check_options(request, LIST_OPTIONS)
+    token = request.param("$skiptoken")
+    if token is not None:
+        return _decode_skiptoken(request, token)
+    return {
+        "filter": request.param("$filter"),
+        "top": _top(request),
+        "skip": _non_negative(request, "$skip", 0),
+        "count": _boolean(request, "$count"),
+        "expand": _expand(request, request.param("$expand")),
+    }
+
+
+def _check_options(request: Request, allowed: tuple) -> None:
+    for name in request.query:
+        if name.startswith("$") and name not in allowed:
+            raise _fail(request, 400, "BadRequest", f"The query option '{name}' is not supported on this "
+                        f"resource. Supported query options: {', '.join(allowed)}.")
+
+
+def _top(request: Request) -> int:
+    top = _non_negative(request, "$top", MAX_TOP)
+    if top > MAX_TOP:
+        raise _fail(request, 400, "BadRequest", f"The limit of '{MAX_TOP}' for Top query has been exceeded. "
+                    f"The value from the incoming request is '{top}'.")
+    return top
+
+
+def _non_negative(request: Request, name: str, default: int) -> int:
+    text = request.param(name)
+    if text is None:
+        return default
+    if not text.strip().isdecimal():
+        raise _fail(request, 400, "BadRequest", f"Invalid value '{text}' for query option '{name}': a "
+                    "non-negative integer is expected.")
+    return int(text)
+
+
+def _boolean(request: Request, name: str) -> bool:
+    text = (request.param(name) or "false").lower()
+    if text not in ("true", "false"):
+        raise _fail(request, 400, "BadRequest", f"Invalid value '{text}' for query option '{name}': true or "
+                    "false is expected.")
+    return text == "true"
+
+
+def _expand(request: Request, text: Optional[str]) -> bool:
+    if text is None:
+        return False
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if name != "alerts":
+            raise _fail(request, 400, "BadRequest", f"Could not find a property named '{name}' on type "
+                        f"'{INCIDENT_SCHEMA.entity_type}'. Only 'alerts' can be expanded.")
+    return True
+
+
+def _decode_skiptoken(request: Request, token: str) -> dict:
+    try:
+        state = json.loads(b64url_decode(token))
+        if set(state) != {"filter", "top", "skip", "count", "expand"}:
+            raise ValueError(token)
+    except (ValueError, TypeError):
+        raise _fail(request, 400, "BadRequest", "The $skiptoken is not valid; follow @odata.nextLink "
+                    "unchanged.") from None
+    return state
+
+
+# --- rendering -------------------------------------------------------------------------------------------------
+
+def render_incident(incident: Incident, with_alerts: bool) -> dict:
+    body = {
+        "id": str(incident.id),
+        "tenantId": incident.tenant_id,
+        "status": incident.status,
+        "incidentWebUrl": _portal_url("incidents", incident.id, incident.tenant_id),
+        "redirectIncidentId": str(incident.redirect_id) if incident.redirect_id is not None else None,
+        "displayName": incident.title,
+        "description": incident.description,
+        "createdDateTime": timefmt.odata(incident.created),
+        "lastUpdateDateTime": timefmt.odata(incident.last_updated),
+        "assignedTo": incident.assigned_to,
+        "classification": incident.classification,
+        "determination": incident.determination,
+        "severity": incident.severity,
+        "customTags": list(incident.custom_tags),
+        "systemTags": list(incident.system_tags),
+        "comments": [{"comment": comment.text, "createdByDisplayName": comment.author,
+                      "createdDateTime": timefmt.odata(comment.created)} for comment in incident.comments],
+    }
+    if with_alerts:
+        body["alerts"] = [render_alert(alert, incident) for alert in incident.alerts]
+    return body
+
+
+def render_alert(alert, incident: Incident) -> dict:
+    """An alerts_v2 ``alert``."""
+    return {
+        "id": alert.id,
+        "providerAlertId": alert.id[2:],
+        "incidentId": str(incident.id),
+        "status": alert.status,
+        "severity": alert.severity,
+        "classification": alert.classification,
+        "determination": alert.determination,
+        "serviceSource": SERVICES[alert.service][0],
+        "detectionSource": DETECTIONS[alert.detection][0],
+        "detectorId": alert.detector_id,
+        "tenantId": incident.tenant_id,
+        "title": alert.title,
+        "description": alert.description,
+        "recommendedActions": alert.recommended_actions,
+        "category": alert.category,
+        "assignedTo": alert.assigned_to,
+        "alertWebUrl": _portal_url("alerts", alert.id, incident.tenant_id),
+        "incidentWebUrl": _portal_url("incidents", incident.id, incident.tenant_id),
+        "actorDisplayName": alert.actor,
+        "threatDisplayName": alert.threat_family,
+        "threatFamilyName": alert.threat_family,
+        "mitreTechniques": list(alert.techniques),
+        "createdDateTime": timefmt.odata(alert.created),
+        "lastUpdateDateTime": timefmt.odata(alert.last_updated),
+        "resolvedDateTime": timefmt.odata(alert.resolved) if alert.resolved else None,
+        "firstActivityDateTime": timefmt.odata(alert.first_activity),
+        "lastActivityDateTime": timefmt.odata(alert.last_activity),
+        "comments": [],
+        "evidence": [_device_evidence(device, alert) for device in alert.devices]
+        + [_evidence(entity, alert) for entity in alert.entities],
+    }
+
+
+def _evidence_base(kind: str, alert, verdict: str = "unknown", remediation: str = "none",
+                   roles: Optional[list] = None) -> dict:
+    return {"@odata.type": f"#microsoft.graph.security.{kind}", "createdDateTime": timefmt.odata(alert.created),
+            "verdict": verdict, "remediationStatus": remediation, "remediationStatusDetails": None,
+            "roles": roles or [], "detailedRoles": [], "tags": []}
+
+
+def _device_evidence(device, alert) -> dict:
+    return {
+        **_evidence_base("deviceEvidence", alert, "suspicious"),
+        "firstSeenDateTime": timefmt.odata(device.first_seen),
+        "mdeDeviceId": device.device_id,
+        "azureAdDeviceId": device.aad_device_id,
+        "deviceDnsName": device.dns_name,
+        "hostName": device.dns_name.split(".", 1)[0],
+        "dnsDomain": device.dns_name.split(".", 1)[1],
+        "osPlatform": device.os_platform,
+        "osBuild": device.os_build,
+        "version": device.version,
+        "healthStatus": "active",
+        "riskScore": device.risk_score.lower(),
+        "rbacGroupId": 0,
+        "rbacGroupName": device.rbac_group,
+        "onboardingStatus": "onboarded",
+        "defenderAvStatus": "updated",
+        "loggedOnUsers": [{"accountName": device.logged_on_user[0], "domainName": device.logged_on_user[1]}],
+        "ipInterfaces": [],
+        "vmMetadata": None,
+    }
+
+
+def _evidence(entity, alert) -> dict:
+    """Graph's typed evidence for one of the store's Defender-shaped entities."""
+    values, details = entity.values, entity.details
+    kind, specific = _EVIDENCE[entity.entity_type](values, details)
+    return {**_evidence_base(kind, alert, details["verdict"], details["remediation"], details.get("roles")),
+            **specific}
+
+
+def _user_account(values: dict, details: dict) -> dict:
+    return {"accountName": values.get("accountName"), "domainName": values.get("domainName"),
+            "userSid": values.get("userSid"), "azureAdUserId": values.get("aadUserId"),
+            "userPrincipalName": values.get("userPrincipalName"),
+            "displayName": details.get("display_name") or values.get("mailboxDisplayName")}
+
+
+def _file_details(values: dict, details: dict) -> dict:
+    return {"sha1": values.get("sha1"), "sha256": values.get("sha256"), "fileName": values.get("fileName"),
+            "filePath": values.get("filePath"), "fileSize": details.get("size"), "filePublisher": None,
+            "signer": None, "issuer": None}
+
+
+def _time(value) -> Optional[str]:
+    return timefmt.odata(value) if value is not None else None
+
+
+_DELIVERY_ACTIONS = {"Delivered": "delivered", "Blocked": "blocked", "DeliveredAsSpam": "deliveredToJunk"}
+_EVIDENCE = {
+    "User": lambda v, d: ("userEvidence", {"userAccount": _user_account(v, d)}),
+    "Ip": lambda v, d: ("ipEvidence", {"ipAddress": v["ipAddress"], "countryLetterCode": d.get("country")}),
+    "Url": lambda v, d: ("urlEvidence", {"url": v["url"]}),
+    "File": lambda v, d: ("fileEvidence", {"fileDetails": _file_details(v, d), "mdeDeviceId": v.get("deviceId"),
+                                           "detectionStatus": "detected"}),
+    "Process": lambda v, d: ("processEvidence", {
+        "processId": v["processId"], "parentProcessId": v["parentProcessId"],
+        "processCommandLine": v["processCommandLine"], "processCreationDateTime": _time(v["processCreationTime"]),
+        "parentProcessCreationDateTime": _time(v["parentProcessCreationTime"]),
+        "imageFile": _file_details(v, d), "mdeDeviceId": v.get("deviceId"), "userAccount": _user_account(v, d),
+        "detectionStatus": "detected"}),
+    "MailBox": lambda v, d: ("mailboxEvidence", {"displayName": v["mailboxDisplayName"],
+                                                 "primaryAddress": v["mailboxAddress"],
+                                                 "userAccount": _user_account(v, d)}),
+    "MailMessage": lambda v, d: ("analyzedMessageEvidence", {
+        "networkMessageId": d["network_message_id"], "internetMessageId": d["internet_message_id"],
+        "subject": v["subject"], "senderIp": d["sender_ip"], "recipientEmailAddress": v["recipient"],
+        "p1Sender": {"emailAddress": v["sender"], "displayName": None, "domainName": v["sender"].split("@")[1]},
+        "deliveryAction": _DELIVERY_ACTIONS[v["deliveryAction"]],
+        "receivedDateTime": _time(d["received"]), "antiSpamDirection": "Inbound", "urlCount": 1,
+        "attachmentsCount": 0, "threatDetectionMethods": ["urlDetonationReputation"], "threats": ["Phish"]}),
+    "MailCluster": lambda v, d: ("mailClusterEvidence", {
+        "clusterBy": v["clusterBy"], "clusterByValue": d["cluster_value"], "emailCount": d["email_count"],
+        "networkMessageIds": [], "query": f"(Subject:\"{d['cluster_value']}\")", "urn": None}),
+    "Registry": lambda v, d: ("registryValueEvidence", {
+        "registryHive": v["registryHive"], "registryKey": v["registryKey"], "registryValue": v["registryValue"],
+        "registryValueName": "Updater", "registryValueType": v["registryValueType"],
+        "mdeDeviceId": v.get("deviceId")}),
+    "SecurityGroup": lambda v, d: ("securityGroupEvidence", {"securityGroupId": v["securityGroupId"],
+                                                             "displayName": v["securityGroupName"]}),
+}
+
+
+def _portal_url(kind: str, item_id, tenant_id: str) -> str:
+    return f"{PORTAL}/{kind}/{item_id}?tid={tenant_id}"
+
+
+def _ok(body: dict) -> Response:
+    return Response.json(200, body, {"OData-Version": "4.0"}, errors.GRAPH_JSON)
+
+
+def _fail(request: Request, status: int, code: str, message: str, headers: Optional[dict] = None) -> ApiError:
+    return ApiError(errors.graph_error(request, status, code, message, headers))
