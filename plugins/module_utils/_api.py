@@ -96,6 +96,12 @@ class Flavour(object):
     fields = {}
     server_filters = frozenset()
     headers = {}
+    tags_field = None
+    comments_field = None
+    hunting_path = None
+    # Per-minute and per-hour limits Microsoft documents, paced client-side: (key, calls, window seconds).
+    list_rate = update_rate = get_rate = ()
+    hunting_rate = (("hunting", 45, 60),)
 
     def incident_path(self, incident_id):
         return "%s/%s" % (self.incidents_path, incident_id)
@@ -118,6 +124,17 @@ class Flavour(object):
         """The next page: (next link, None), (None, new params for the same URL), or (None, None) at the end."""
         raise NotImplementedError
 
+    def comment_request(self, incident_id, text):
+        """(method, path, body) that adds a comment, or None when the comment goes into the update body."""
+        raise NotImplementedError
+
+    def hunting_body(self, query, timespan):
+        raise NotImplementedError
+
+    def hunting_result(self, body):
+        """(schema, results, stats) from the API's answer, each in the API's own shape."""
+        raise NotImplementedError
+
 
 class GraphFlavour(Flavour):
     name = "graph"
@@ -130,6 +147,9 @@ class GraphFlavour(Flavour):
     server_filters = frozenset(fields)
     # Without it Graph maps statuses added after v1.0 (awaitingAction) to unknownFutureValue.
     headers = {"Prefer": "include-unknown-enum-members"}
+    tags_field = "customTags"
+    comments_field = "comments"
+    hunting_path = "/security/runHuntingQuery"
 
     def list_params(self, filter_expr, page_size, expand_alerts):
         params = super(GraphFlavour, self).list_params(filter_expr, page_size, expand_alerts)
@@ -143,6 +163,19 @@ class GraphFlavour(Flavour):
         next_link = page.get("@odata.nextLink")
         return (next_link, None) if next_link else (None, None)
 
+    def comment_request(self, incident_id, text):
+        body = {"@odata.type": "microsoft.graph.security.alertComment", "comment": text}
+        return "POST", "%s/comments" % self.incident_path(incident_id), body
+
+    def hunting_body(self, query, timespan):
+        body = {"Query": query}
+        if timespan:
+            body["Timespan"] = timespan
+        return body
+
+    def hunting_result(self, body):
+        return body.get("schema") or [], body.get("results") or [], None
+
 
 class DefenderFlavour(Flavour):
     name = "defender"
@@ -153,6 +186,11 @@ class DefenderFlavour(Flavour):
               "classification": "classification", "determination": "determination",
               "created": "createdTime", "updated": "lastUpdateTime"}
     server_filters = frozenset(["status", "assigned_to", "created", "updated"])
+    tags_field = "tags"
+    comments_field = "comments"
+    hunting_path = "/advancedhunting/run"
+    list_rate = update_rate = (("incidents", 50, 60), ("incidents-hour", 1500, 3600))
+    get_rate = (("incident", 100, 60), ("incident-hour", 1500, 3600))
 
     def next_request(self, page, params, page_size):
         """The Defender API documents no nextLink: page with $skip until a page is short."""
@@ -164,6 +202,18 @@ class DefenderFlavour(Flavour):
         following = dict(params)
         following["$skip"] = int(params.get("$skip", 0)) + page_size
         return None, following
+
+    def comment_request(self, incident_id, text):
+        return None
+
+    def hunting_body(self, query, timespan):
+        if timespan:
+            raise InputError("Option 'timespan' exists only on the Graph API; on the Defender API put the time "
+                             "range into the query, for example '| where Timestamp > ago(7d)'.")
+        return {"Query": query}
+
+    def hunting_result(self, body):
+        return body.get("Schema") or [], body.get("Results") or [], body.get("Stats")
 
 
 FLAVOURS = {"graph": GraphFlavour(), "defender": DefenderFlavour()}
@@ -191,15 +241,27 @@ class ApiClient(object):
         headers.update(self.flavour.headers)
         return headers
 
-    def get(self, path_or_url, params=None):
+    def call(self, method, path_or_url, params=None, body=None, rate=(), idempotent=None):
+        """One JSON call; a 401 is answered by signing in again once, when credentials allow it."""
         url = path_or_url if path_or_url.startswith("https://") else self.endpoints.api_url + path_or_url
-        return self.http.request_json("GET", url, tenant=self.tenant, params=params, headers=self._headers())
+        kwargs = {"params": params, "rate": rate, "idempotent": idempotent}
+        if body is not None:
+            kwargs["json"] = body
+        try:
+            return self.http.request_json(method, url, tenant=self.tenant, headers=self._headers(), **kwargs)
+        except ApiError as exc:
+            if exc.status != 401 or not self.authenticator.renew():
+                raise
+        return self.http.request_json(method, url, tenant=self.tenant, headers=self._headers(), **kwargs)
+
+    def get(self, path_or_url, params=None, rate=()):
+        return self.call("GET", path_or_url, params, rate=rate)
 
     def iterate(self, path, params, page_size):
         """Yield every item of a collection, page by page, refusing foreign or looping next links."""
         url, seen = path, set()
         while url is not None:
-            page = self.get(url, params)
+            page = self.get(url, params, rate=self.flavour.list_rate)
             self.pages_read += 1
             for item in page.get("value") or []:
                 yield item

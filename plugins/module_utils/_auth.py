@@ -182,6 +182,14 @@ class Authenticator(object):
             self._token = self._held_token() or self._sign_in()
         return self._token
 
+    def renew(self):
+        """Sign in again after the API refused the token; False when there are no credentials to do it."""
+        if select_flow(self.options) is None:
+            return False
+        self.held = None
+        self._token = self._sign_in()
+        return True
+
     def _held_token(self):
         """The token passed in as `auth`, when it fits this API and tenant and is not about to expire."""
         if self.held is None or not self.held.usable():

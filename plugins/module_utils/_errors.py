@@ -137,17 +137,20 @@ API_STATUS_HINTS = {
     403: "The app lacks the permission this call needs (the message names it), or no admin has consented to it "
          "in this tenant; add the application permission and grant admin consent again.",
     404: "Nothing exists at this address: check the id and option 'api'.",
-    429: "The API is throttling: lower the play's forks or retry later.",
+    429: "The API is throttling and asked to wait longer than this task retries: lower the play's forks, "
+         "raise 'retries', or run later.",
 }
 
 
-def api_error(method, url, status, body, request_id=None, tenant=None):
+def api_error(method, url, status, body, request_id=None, tenant=None, retry_after=None):
     """An ApiError for an HTTP error answer; `body` is the parsed JSON or the raw text."""
     code, text, body_request_id = _error_object(body)
     if text is None:
         text = (body if isinstance(body, str) else json.dumps(body))[:300] or "no body"
     message = "%s %s answered HTTP %s%s: %s" % (
         method, url, status, " (%s)" % code if code else "", text)
+    if status == 429 and retry_after:
+        message += " (Retry-After: %s s)" % retry_after
     return ApiError(
         message,
         status=status,
@@ -155,4 +158,5 @@ def api_error(method, url, status, body, request_id=None, tenant=None):
         error_code=code,
         request_id=request_id or body_request_id,
         tenant_id=tenant,
+        retry_after=retry_after if status == 429 else None,
     )

@@ -61,6 +61,7 @@ class HttpStats(object):
         self.retries = 0
         self.throttled = 0
         self.wait_seconds = 0.0
+        self.paced_seconds = 0.0
 
     def as_dict(self):
         return {
@@ -68,52 +69,69 @@ class HttpStats(object):
             "retries": self.retries,
             "throttled": self.throttled,
             "wait_seconds": round(self.wait_seconds, 3),
+            "paced_seconds": round(self.paced_seconds, 3),
         }
 
 
+class Pacer(object):
+    """Keeps calls of one kind below a known per-window limit by waiting before the call that would exceed it."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.calls = {}
+
+    def delay(self, key, limit, window):
+        """Seconds to wait before the next call of this kind, which is then recorded as made at that time."""
+        now = self.clock()
+        recent = [moment for moment in self.calls.get(key, []) if moment > now - window]
+        delay = max(0.0, recent[-limit] + window - now) if len(recent) >= limit else 0.0
+        recent.append(now + delay)
+        self.calls[key] = recent
+        return delay
+
+
 class HttpClient(object):
-    """A requests session with the collection's TLS, timeout and retry rules.
+    """A requests session with the collection's TLS, timeout, pacing and retry rules.
 
     `verify` is passed with every request because requests lets REQUESTS_CA_BUNDLE and
     CURL_CA_BUNDLE override a session's own `verify` setting.
     """
 
-    def __init__(self, validate_certs=True, ca_path=None, timeout=30, retries=3, sleep=time.sleep):
+    def __init__(self, validate_certs=True, ca_path=None, timeout=30, retries=3, sleep=time.sleep,
+                 clock=time.monotonic):
         self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
         self.timeout = timeout
         self.retries = retries
         self.sleep = sleep
         self.stats = HttpStats()
+        self.pacer = Pacer(clock)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
 
     def close(self):
         self.session.close()
 
-    def send(self, method, url, headers=None, **kwargs):
+    def send(self, method, url, headers=None, idempotent=None, rate=(), **kwargs):
         """Send with retries on 429, 5xx and lost connections; return the last response.
 
-        Raises TransportError when no answer arrives after the last retry.
+        A lost connection is retried only for idempotent requests (GET, PATCH, ... by default; POST when
+        the caller says so), since a POST may have been carried out. `rate` lists (key, limit, window
+        seconds) limits that calls of this kind are paced below. Raises TransportError when no answer arrives after the last retry.
         """
+        if idempotent is None:
+            idempotent = method != "POST"
         attempt = 0
         while True:
-            request_headers = {"client-request-id": str(uuid.uuid4()), "return-client-request-id": "true"}
-            request_headers.update(headers or {})
-            self.stats.requests += 1
+            for key, limit, window in rate:
+                self._pace(key, limit, window)
             try:
-                response = self.session.request(
-                    method, url, headers=request_headers, verify=self.verify, timeout=self.timeout, **kwargs)
-            except requests.exceptions.SSLError as exc:
-                raise TransportError(
-                    "TLS verification failed for %s: %s." % (url, _root_cause(exc)), hint=TLS_HINT, url=url)
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
-                if attempt >= self.retries:
-                    raise TransportError(
-                        "%s %s got no complete answer after %d attempt(s): %s." % (
-                            method, url, attempt + 1, _root_cause(exc)),
-                        hint="Check the network path, proxies (HTTPS_PROXY, NO_PROXY) and option 'timeout'.",
-                        url=url)
+                response = self._send_once(method, url, headers, kwargs)
+            except TransportError as exc:
+                retryable = exc.details.pop("retryable", False) and idempotent
+                if not retryable or attempt >= self.retries:
+                    if attempt:
+                        exc.message += " Gave up after %d attempts." % (attempt + 1)
+                    raise
                 self._wait(backoff_seconds(attempt))
                 attempt += 1
                 continue
@@ -122,8 +140,33 @@ class HttpClient(object):
             if response.status_code == 429:
                 self.stats.throttled += 1
             delay = retry_after_seconds(response.headers.get("Retry-After"))
-            self._wait(min(MAX_RETRY_WAIT, delay if delay is not None else backoff_seconds(attempt)))
+            if delay is not None and delay > MAX_RETRY_WAIT:
+                return response
+            self._wait(delay if delay is not None else backoff_seconds(attempt))
             attempt += 1
+
+    def _send_once(self, method, url, headers, kwargs):
+        request_headers = {"client-request-id": str(uuid.uuid4()), "return-client-request-id": "true"}
+        request_headers.update(headers or {})
+        self.stats.requests += 1
+        try:
+            return self.session.request(
+                method, url, headers=request_headers, verify=self.verify, timeout=self.timeout, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                "TLS verification failed for %s: %s." % (url, _root_cause(exc)), hint=TLS_HINT, url=url)
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransportError(
+                "%s %s got no complete answer: %s." % (method, url, _root_cause(exc)),
+                hint="Check the network path, proxies (HTTPS_PROXY, NO_PROXY) and option 'timeout'.",
+                url=url, retryable=True)
+
+    def _pace(self, key, limit, window):
+        delay = self.pacer.delay(key, limit, window)
+        if delay > 0:
+            self.stats.paced_seconds += delay
+            self.sleep(delay)
 
     def _wait(self, seconds):
         self.stats.retries += 1
@@ -132,18 +175,28 @@ class HttpClient(object):
             self.sleep(seconds)
 
     def request_json(self, method, url, tenant=None, **kwargs):
-        """Send and return the parsed JSON body; raise ApiError for error answers or unusable bodies."""
-        response = self.send(method, url, **kwargs)
-        body = _parse_body(response)
-        if response.status_code >= 400:
-            raise api_error(method, url, response.status_code, body,
-                            request_id=response.headers.get("request-id"), tenant=tenant)
-        if not isinstance(body, dict):
-            raise ApiError(
-                "%s %s answered HTTP %s with a body that is not a JSON object: %r" % (
-                    method, url, response.status_code, (body or "")[:200]),
-                status=response.status_code, tenant_id=tenant)
-        return body
+        """Send and return the parsed JSON object; raise ApiError for error answers or unusable bodies.
+
+        A success whose body is not a JSON object (cut short, or garbled on the way) is retried like a
+        lost connection when the request is idempotent.
+        """
+        attempt = 0
+        while True:
+            response = self.send(method, url, **kwargs)
+            body = _parse_body(response)
+            if response.status_code >= 400:
+                raise api_error(method, url, response.status_code, body,
+                                request_id=response.headers.get("request-id"), tenant=tenant,
+                                retry_after=response.headers.get("Retry-After"))
+            if isinstance(body, dict):
+                return body
+            if attempt >= self.retries or not kwargs.get("idempotent", method != "POST"):
+                raise ApiError(
+                    "%s %s answered HTTP %s with a body that is not a JSON object: %r" % (
+                        method, url, response.status_code, (body or "")[:200]),
+                    status=response.status_code, tenant_id=tenant)
+            self._wait(backoff_seconds(attempt))
+            attempt += 1
 
 
 def _parse_body(response):

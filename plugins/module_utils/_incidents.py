@@ -17,7 +17,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     SEVERITY,
     STATUS,
 )
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError, M365DefenderError
 
 RELATIVE_TIME = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -137,31 +137,50 @@ class IncidentQuery(object):
         return True
 
 
-def list_incidents(client, query, limit=None, alerts=False):
-    """Incidents matching the query, following every page at the API's largest page size."""
+class IncidentList(object):
+    """What a listing read: the incidents, whether every page was read, and why not."""
+
+    def __init__(self, incidents, complete=True, error=None):
+        self.incidents = incidents
+        self.complete = complete
+        self.error = error
+
+
+def list_incidents(client, query, limit=None, alerts=False, allow_partial=False):
+    """Incidents matching the query, following every page at the API's largest page size.
+
+    When a page fails after retries, the task fails, saying how far it got; with allow_partial the
+    incidents read so far are returned, marked incomplete.
+    """
     flavour = client.flavour
     page_size = flavour.max_page_size
     if limit and not query.local_filters:
         page_size = min(page_size, limit)
     params = flavour.list_params(query.server_filter(), page_size, alerts)
     incidents = []
-    for incident in client.iterate(flavour.incidents_path, params, page_size):
-        if query.matches(incident):
-            incidents.append(incident)
-            if limit and len(incidents) >= limit:
-                break
-    return incidents
+    try:
+        for incident in client.iterate(flavour.incidents_path, params, page_size):
+            if query.matches(incident):
+                incidents.append(incident)
+                if limit and len(incidents) >= limit:
+                    break
+    except M365DefenderError as exc:
+        if not allow_partial:
+            exc.message = "Listing incidents stopped after %d page(s): %s" % (client.pages_read, exc.message)
+            raise
+        return IncidentList(incidents, complete=False, error=str(exc))
+    return IncidentList(incidents)
 
 
 def get_incident(client, incident_id, alerts=False):
-    """One incident as a list of one, or an empty list when the API does not know the id."""
+    """One incident, or None when the API does not know the id."""
     flavour = client.flavour
     path = flavour.incident_path(flavour.check_incident_id(incident_id))
     try:
-        incident = client.get(path, flavour.get_params(alerts) or None)
+        incident = client.get(path, flavour.get_params(alerts) or None, rate=flavour.get_rate)
     except ApiError as exc:
         if exc.status == 404:
-            return []
+            return None
         raise
     incident.pop("@odata.context", None)
-    return [incident]
+    return incident

@@ -176,4 +176,15 @@ class DefenderModule(AnsibleModule):
         finally:
             if self._http is not None:
                 self._http.close()
-        self.exit_json(**result)
+        self.exit_json(**self._with_http_report(result))
+
+    def _with_http_report(self, result):
+        """Add what the HTTP layer did, and warn when the API throttled."""
+        if self._http is None:
+            return result
+        stats = self._http.stats
+        if stats.throttled:
+            self.warn("The API throttled %d request(s) with HTTP 429; the task waited %.1f s in all." % (
+                stats.throttled, stats.wait_seconds))
+        result["http"] = stats.as_dict()
+        return result

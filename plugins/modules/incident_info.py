@@ -81,6 +81,12 @@ options:
       - The Defender API always includes them.
     type: bool
     default: false
+  allow_partial:
+    description:
+      - When a page cannot be read after O(retries), return the incidents read so far with RV(complete) V(false)
+        and a warning, instead of failing the task.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - secops.m365_defender.auth
   - secops.m365_defender.auth.ATTRIBUTES
@@ -132,6 +138,16 @@ count:
   returned: always
   type: int
   sample: 1
+complete:
+  description:
+    - Whether every page was read. Only V(false) with O(allow_partial) when paging failed midway.
+  returned: always
+  type: bool
+  sample: true
+error:
+  description: Why paging stopped, when RV(complete) is V(false).
+  returned: when paging failed with O(allow_partial)
+  type: str
 filters_applied_locally:
   description: The filters that the API could not apply and that were applied to each incident here.
   returned: always
@@ -148,9 +164,14 @@ api:
   returned: always
   type: str
   sample: graph
+http:
+  description: What the HTTP layer did, as for M(secops.m365_defender.incident).
+  returned: success
+  type: dict
 """
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
+    IncidentList,
     IncidentQuery,
     get_incident,
     list_incidents,
@@ -170,6 +191,7 @@ ARGUMENT_SPEC = dict(
     filter=dict(type="str"),
     limit=dict(type="int"),
     alerts=dict(type="bool", default=False),
+    allow_partial=dict(type="bool", default=False),
 )
 
 
@@ -179,19 +201,27 @@ def run(module):
     if params["limit"] is not None and params["limit"] < 1:
         raise InputError("Option 'limit' must be 1 or more, got %d." % params["limit"])
     if params["incident_id"]:
-        incidents, local = get_incident(client, params["incident_id"], params["alerts"]), []
+        incident = get_incident(client, params["incident_id"], params["alerts"])
+        listing, local = IncidentList([incident] if incident else []), []
     else:
         query = IncidentQuery(client.flavour, params)
-        incidents = list_incidents(client, query, limit=params["limit"], alerts=params["alerts"])
+        listing = list_incidents(client, query, limit=params["limit"], alerts=params["alerts"],
+                                 allow_partial=params["allow_partial"])
         local = query.local_filters
-    return {
+    if not listing.complete:
+        module.warn("Returning %d incident(s) read before paging failed: %s" % (len(listing.incidents), listing.error))
+    result = {
         "changed": False,
-        "incidents": incidents,
-        "count": len(incidents),
+        "incidents": listing.incidents,
+        "count": len(listing.incidents),
+        "complete": listing.complete,
         "filters_applied_locally": local,
         "pages": client.pages_read,
         "api": client.flavour.name,
     }
+    if listing.error:
+        result["error"] = listing.error
+    return result
 
 
 def main():

@@ -141,6 +141,10 @@ token_source:
   returned: success
   type: str
   sample: identity_provider
+http:
+  description: What the HTTP layer did, as for M(secops.m365_defender.incident).
+  returned: success
+  type: dict
 """
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._auth import auth_result
