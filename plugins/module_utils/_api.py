@@ -197,7 +197,8 @@ class DefenderFlavour(Flavour):
         next_link = page.get("@odata.nextLink")
         if next_link:
             return next_link, None
-        if len(page.get("value") or []) < page_size:
+        if params is None or len(page.get("value") or []) < page_size:
+            # A page reached through a nextLink ends the listing when it carries none.
             return None, None
         following = dict(params)
         following["$skip"] = int(params.get("$skip", 0)) + page_size
@@ -259,11 +260,16 @@ class ApiClient(object):
 
     def iterate(self, path, params, page_size):
         """Yield every item of a collection, page by page, refusing foreign or looping next links."""
-        url, seen = path, set()
+        url, seen, previous = path, set(), None
         while url is not None:
             page = self.get(url, params, rate=self.flavour.list_rate)
             self.pages_read += 1
-            for item in page.get("value") or []:
+            items = page.get("value") or []
+            if items and items == previous:
+                raise ApiError("The API returned the same page twice (it may ignore $skip); stopping to avoid a "
+                               "loop after %d pages." % self.pages_read, tenant_id=self.tenant)
+            previous = items
+            for item in items:
                 yield item
             next_url, next_params = self.flavour.next_request(page, params, page_size)
             if next_url:

@@ -49,6 +49,8 @@ def decode_claims(access_token):
         claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")).decode("utf-8"))
     except (IndexError, ValueError, UnicodeError):
         return {}
+    if not isinstance(claims, dict):
+        return {}
     return dict((name, claims[name]) for name in NON_SECRET_CLAIMS if name in claims)
 
 
@@ -115,13 +117,14 @@ class ClientCertificateFlow(SignInFlow):
                 text = handle.read()
         except (IOError, OSError, UnicodeError) as exc:
             raise InputError("Cannot read client_certificate_path '%s': %s." % (path, exc))
-        blocks = dict((match.group(1), match.group(0)) for match in PEM_BLOCK.finditer(text))
-        key = next((block for label, block in blocks.items() if label.endswith("PRIVATE KEY")), None)
-        certificate = blocks.get("CERTIFICATE")
+        blocks = [(match.group(1), match.group(0)) for match in PEM_BLOCK.finditer(text)]
+        key = next((block for label, block in blocks if label.endswith("PRIVATE KEY")), None)
+        # The app's own certificate comes first; any that follow are its issuers.
+        certificate = next((block for label, block in blocks if label == "CERTIFICATE"), None)
         if not key or not certificate:
             raise InputError(
                 "client_certificate_path '%s' must be a PEM file holding both the private key and the "
-                "certificate; found %s." % (path, ", ".join(sorted(blocks)) or "no PEM block"))
+                "certificate; found %s." % (path, ", ".join(sorted(set(label for label, _ in blocks))) or "no PEM block"))
         if "ENCRYPTED" in key and not self.options.get("client_certificate_password"):
             raise InputError("The private key in '%s' is encrypted: set client_certificate_password." % path)
         credential = {"private_key": key, "thumbprint": certificate_thumbprint(certificate)}

@@ -118,8 +118,7 @@ class HttpClient(object):
         the caller says so), since a POST may have been carried out. `rate` lists (key, limit, window
         seconds) limits that calls of this kind are paced below. Raises TransportError when no answer arrives after the last retry.
         """
-        if idempotent is None:
-            idempotent = method != "POST"
+        idempotent = _is_idempotent(method, idempotent)
         attempt = 0
         while True:
             for key, limit, window in rate:
@@ -190,13 +189,18 @@ class HttpClient(object):
                                 retry_after=response.headers.get("Retry-After"))
             if isinstance(body, dict):
                 return body
-            if attempt >= self.retries or not kwargs.get("idempotent", method != "POST"):
+            if attempt >= self.retries or not _is_idempotent(method, kwargs.get("idempotent")):
                 raise ApiError(
-                    "%s %s answered HTTP %s with a body that is not a JSON object: %r" % (
-                        method, url, response.status_code, (body or "")[:200]),
+                    "%s %s answered HTTP %s with a body that is not a JSON object: %s" % (
+                        method, url, response.status_code, repr(body)[:200]),
                     status=response.status_code, tenant_id=tenant)
             self._wait(backoff_seconds(attempt))
             attempt += 1
+
+
+def _is_idempotent(method, idempotent):
+    """Whether a request may be sent again: as the caller says, else every method but POST."""
+    return method != "POST" if idempotent is None else idempotent
 
 
 def _parse_body(response):

@@ -40,12 +40,12 @@ def parse_iso_time(text):
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     microsecond = int((fraction or "0")[:6].ljust(6, "0"))
-    tzinfo = datetime.timezone.utc
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        tzinfo = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
+        tzinfo = datetime.timezone.utc
+        if zone and zone != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tzinfo = datetime.timezone(sign * datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
         return datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
                                  int(second or 0), microsecond, tzinfo=tzinfo)
     except ValueError:

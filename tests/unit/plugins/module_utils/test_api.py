@@ -1,0 +1,385 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
+    CLASSIFICATION,
+    DETERMINATION,
+    FLAVOURS,
+    SEVERITY,
+    STATUS,
+    ApiClient,
+    canonical,
+)
+from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
+from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
+    FakeAuthenticator,
+    IncidentApi,
+    make_response,
+)
+
+GRAPH_URL = "https://graph.sandbox.test:8443"
+DEFENDER_URL = "https://defender.sandbox.test:8443"
+
+# (enum, graph spelling, defender spelling), from reference §4; None = that API has no such value.
+PAIRS = [
+    (STATUS, "active", "Active"),
+    (STATUS, "inProgress", "InProgress"),
+    (STATUS, "resolved", "Resolved"),
+    (STATUS, "redirected", "Redirected"),
+    (STATUS, "awaitingAction", None),
+    (SEVERITY, "unknown", "UnSpecified"),
+    (SEVERITY, "informational", "Informational"),
+    (SEVERITY, "low", "Low"),
+    (SEVERITY, "medium", "Medium"),
+    (SEVERITY, "high", "High"),
+    (CLASSIFICATION, "unknown", "Unknown"),
+    (CLASSIFICATION, "falsePositive", "FalsePositive"),
+    (CLASSIFICATION, "truePositive", "TruePositive"),
+    (CLASSIFICATION, "informationalExpectedActivity", "InformationalExpectedActivity"),
+    (DETERMINATION, "unknown", "NotAvailable"),
+    (DETERMINATION, "apt", "Apt"),
+    (DETERMINATION, "malware", "Malware"),
+    (DETERMINATION, "securityPersonnel", "SecurityPersonnel"),
+    (DETERMINATION, "securityTesting", "SecurityTesting"),
+    (DETERMINATION, "unwantedSoftware", "UnwantedSoftware"),
+    (DETERMINATION, "other", "Other"),
+    (DETERMINATION, "multiStagedAttack", "MultiStagedAttack"),
+    (DETERMINATION, "compromisedUser", "CompromisedAccount"),
+    (DETERMINATION, "phishing", "Phishing"),
+    (DETERMINATION, "maliciousUserActivity", "MaliciousUserActivity"),
+    (DETERMINATION, "clean", "Clean"),
+    (DETERMINATION, "insufficientData", "NoEnoughDataToValidate"),
+    (DETERMINATION, "confirmedUserActivity", "ConfirmedActivity"),
+    (DETERMINATION, "lineOfBusinessApplication", "LineOfBusinessApplication"),
+]
+
+# The other spellings of reference §4 (and the Defender docs' own disagreements) -> (graph, defender).
+ALIASES = [
+    (DETERMINATION, "CompromisedAccount", "compromisedUser", "CompromisedAccount"),
+    (DETERMINATION, "CompromisedUser", "compromisedUser", "CompromisedAccount"),
+    (DETERMINATION, "NoEnoughDataToValidate", "insufficientData", "NoEnoughDataToValidate"),
+    (DETERMINATION, "notEnoughDataToValidate", "insufficientData", "NoEnoughDataToValidate"),
+    (DETERMINATION, "InsufficientData", "insufficientData", "NoEnoughDataToValidate"),
+    (DETERMINATION, "ConfirmedActivity", "confirmedUserActivity", "ConfirmedActivity"),
+    (DETERMINATION, "ConfirmedUserActivity", "confirmedUserActivity", "ConfirmedActivity"),
+    (DETERMINATION, "notMalicious", "clean", "Clean"),
+    (DETERMINATION, "NotAvailable", "unknown", "NotAvailable"),
+    (SEVERITY, "UnSpecified", "unknown", "UnSpecified"),
+    (SEVERITY, "unspecified", "unknown", "UnSpecified"),
+]
+
+
+def snake(name):
+    out = ""
+    for char in name:
+        out += "_" + char.lower() if char.isupper() else char
+    return out.lstrip("_")
+
+
+def spellings(name):
+    """A user's ways to write one value."""
+    return sorted(set([name, name.lower(), name.upper(), snake(name), snake(name).replace("_", " "),
+                       snake(name).replace("_", "-"), name[0].upper() + name[1:]]))
+
+
+@pytest.mark.parametrize("value, key", [
+    ("In Progress", "inprogress"),
+    ("in_progress", "inprogress"),
+    ("InProgress", "inprogress"),
+    ("IN-PROGRESS", "inprogress"),
+    (" inProgress ", "inprogress"),
+    (5, "5"),
+    ("", ""),
+])
+def test_canonical(value, key):
+    assert canonical(value) == key
+
+
+@pytest.mark.parametrize("enum, graph, defender", PAIRS, ids=[pair[1] + "-" + pair[0].option for pair in PAIRS])
+def test_every_spelling_of_both_apis_maps_to_each_apis_own(enum, graph, defender):
+    given = spellings(graph) + (spellings(defender) if defender else [])
+    for value in given:
+        assert enum.to_api("graph", value) == graph, value
+        if defender:
+            assert enum.to_api("defender", value) == defender, value
+        else:
+            with pytest.raises(InputError):
+                enum.to_api("defender", value)
+        assert enum.key(value) is not None
+
+
+@pytest.mark.parametrize("enum, given, graph, defender", ALIASES, ids=[alias[1] for alias in ALIASES])
+def test_aliases_of_the_reference(enum, given, graph, defender):
+    for value in spellings(given):
+        assert enum.to_api("graph", value) == graph
+        assert enum.to_api("defender", value) == defender
+    assert enum.key(given) == enum.key(graph) == enum.key(defender)
+
+
+@pytest.mark.parametrize("enum", [STATUS, SEVERITY, CLASSIFICATION, DETERMINATION])
+@pytest.mark.parametrize("api", ["graph", "defender"])
+def test_allowed_lists_exactly_each_apis_spellings(enum, api):
+    column = 1 if api == "graph" else 2
+    expected = sorted(pair[column] for pair in PAIRS if pair[0] is enum and pair[column])
+    assert enum.allowed(api) == expected
+
+
+@pytest.mark.parametrize("api", ["graph", "defender"])
+def test_unknown_value_names_the_option_and_the_allowed_values(api):
+    with pytest.raises(InputError) as raised:
+        SEVERITY.to_api(api, "critical")
+    message = raised.value.message
+    assert "'severity'" in message and "'critical'" in message and api in message
+    for value in SEVERITY.allowed(api):
+        assert value in message
+    assert SEVERITY.key("critical") is None
+
+
+def test_awaiting_action_is_refused_on_defender_only():
+    assert STATUS.to_api("graph", "awaiting_action") == "awaitingAction"
+    with pytest.raises(InputError) as raised:
+        STATUS.to_api("defender", "awaiting_action")
+    message = raised.value.message
+    assert "'status'" in message
+    assert "Active, InProgress, Redirected, Resolved" in message
+    assert "awaitingAction" not in message
+
+
+def test_enums_do_not_mix_up_their_values():
+    with pytest.raises(InputError):
+        STATUS.to_api("graph", "high")
+    with pytest.raises(InputError):
+        CLASSIFICATION.to_api("graph", "malware")
+
+
+# ----- paging rules
+
+
+def test_graph_next_request_follows_next_link_only():
+    graph = FLAVOURS["graph"]
+    link = GRAPH_URL + "/v1.0/security/incidents?$skip=50"
+    params = {"$top": 50}
+    assert graph.next_request({"value": [{}] * 50, "@odata.nextLink": link}, params, 50) == (link, None)
+    assert graph.next_request({"value": [{}] * 50}, params, 50) == (None, None)
+    assert graph.next_request({"value": []}, params, 50) == (None, None)
+
+
+def test_defender_next_request_skips_until_a_short_page():
+    defender = FLAVOURS["defender"]
+    params = {"$top": 100, "$filter": "status eq 'Active'"}
+    url, following = defender.next_request({"value": [{}] * 100}, params, 100)
+    assert url is None
+    assert following == {"$top": 100, "$filter": "status eq 'Active'", "$skip": 100}
+    assert params == {"$top": 100, "$filter": "status eq 'Active'"}, "the caller's params are not changed"
+    assert defender.next_request({"value": [{}] * 100}, following, 100)[1]["$skip"] == 200
+    assert defender.next_request({"value": [{}] * 99}, following, 100) == (None, None)
+    assert defender.next_request({"value": []}, following, 100) == (None, None)
+    assert defender.next_request({}, following, 100) == (None, None)
+
+
+def test_defender_next_request_prefers_a_next_link():
+    link = DEFENDER_URL + "/api/incidents?$skip=100"
+    assert FLAVOURS["defender"].next_request({"value": [{}] * 100, "@odata.nextLink": link}, {"$top": 100}, 100) == (link, None)
+
+
+def test_flavour_facts():
+    graph, defender = FLAVOURS["graph"], FLAVOURS["defender"]
+    assert (graph.max_page_size, defender.max_page_size) == (50, 100)
+    assert graph.incident_path("12") == "/security/incidents/12"
+    assert defender.incident_path("12") == "/incidents/12"
+    assert graph.list_params("status eq 'active'", 50, True) == {
+        "$top": 50, "$filter": "status eq 'active'", "$expand": "alerts"}
+    assert defender.list_params("", 100, True) == {"$top": 100}, "Defender embeds alerts; no $expand"
+    assert graph.headers == {"Prefer": "include-unknown-enum-members"}
+    for incident_id in ("12", 924565):
+        assert defender.check_incident_id(incident_id) == str(incident_id)
+    for bad in ("12; DROP", "../12", "", "abc"):
+        with pytest.raises(InputError) as raised:
+            graph.check_incident_id(bad)
+        assert "'incident_id'" in raised.value.message
+
+
+# ----- ApiClient.iterate
+
+
+def incidents(count, api):
+    field = "id" if api == "graph" else "incidentId"
+    return [{field: str(number) if api == "graph" else number} for number in range(1, count + 1)]
+
+
+def make_client(api, retries=0, authenticator=None):
+    endpoints = resolve_endpoints(api=api, graph_url=GRAPH_URL, defender_url=DEFENDER_URL)
+    http = HttpClient(retries=retries, sleep=lambda seconds: None)
+    return ApiClient(endpoints, http, authenticator or FakeAuthenticator("the-access-token"), "contoso.example")
+
+
+@pytest.mark.parametrize("api, count, pages", [
+    ("graph", 237, 5),
+    ("graph", 250, 5),
+    ("graph", 49, 1),
+    ("graph", 0, 1),
+    ("defender", 237, 3),
+    ("defender", 99, 1),
+    ("defender", 0, 1),
+    ("defender", 200, 3),
+])
+def test_iterate_reads_every_page_once(transport, api, count, pages):
+    client = make_client(api)
+    flavour = client.flavour
+    items = incidents(count, api)
+    server = IncidentApi(api, items, client.endpoints.api_url)
+    transport.handler = server
+    got = list(client.iterate(flavour.incidents_path, {"$top": flavour.max_page_size}, flavour.max_page_size))
+    assert got == items
+    assert client.pages_read == pages
+    assert len(transport.seen) == pages
+    for seen in transport.seen:
+        assert seen.headers["Authorization"] == "Bearer the-access-token"
+        assert seen.headers["Accept"] == "application/json"
+        assert seen.path == ("/v1.0/security/incidents" if api == "graph" else "/api/incidents")
+        assert seen.host == ("graph.sandbox.test" if api == "graph" else "defender.sandbox.test")
+        if api == "graph":
+            assert seen.headers["Prefer"] == "include-unknown-enum-members"
+        else:
+            assert "Prefer" not in seen.headers
+    if api == "defender":
+        assert [query.get("$skip") for query in server.queries] == [None, "100", "200"][:pages]
+
+
+def test_defender_next_links_then_a_full_last_page(transport):
+    client = make_client("defender")
+    items = incidents(200, "defender")
+    transport.handler = IncidentApi("defender", items, client.endpoints.api_url, next_links=True)
+    assert list(client.iterate("/incidents", {"$top": 100}, 100)) == items
+
+
+def test_defender_next_links_are_followed(transport):
+    client = make_client("defender")
+    items = incidents(237, "defender")
+    server = IncidentApi("defender", items, client.endpoints.api_url, next_links=True)
+    transport.handler = server
+    assert list(client.iterate("/incidents", {"$top": 100}, 100)) == items
+    assert [query.get("$skip") for query in server.queries] == [None, "100", "200"]
+
+
+@pytest.mark.parametrize("foreign", [
+    "https://evil.test/v1.0/security/incidents?$skip=50",
+    "http://graph.sandbox.test:8443/v1.0/security/incidents?$skip=50",
+    "https://graph.sandbox.test:9999/v1.0/security/incidents?$skip=50",
+])
+def test_next_link_to_another_origin_is_refused(transport, foreign):
+    client = make_client("graph")
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": foreign}))
+    iterator = client.iterate("/security/incidents", {"$top": 50}, 50)
+    assert next(iterator) == {"id": "1"}
+    with pytest.raises(ApiError) as raised:
+        next(iterator)
+    assert "another origin" in raised.value.message
+    assert raised.value.details["tenant_id"] == "contoso.example"
+    assert len(transport.seen) == 1, "the access token must not be sent to another origin"
+
+
+def test_a_repeated_next_link_is_refused(transport):
+    client = make_client("graph")
+    link = GRAPH_URL + "/v1.0/security/incidents?$skiptoken=abc"
+    calls = []
+
+    def same_link_forever(seen):
+        calls.append(seen)
+        if len(calls) > 5:
+            raise AssertionError("the client keeps following the same next link")
+        return make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": link})
+
+    transport.handler = same_link_forever
+    with pytest.raises(ApiError) as raised:
+        list(client.iterate("/security/incidents", {"$top": 50}, 50))
+    assert "same next page link twice" in raised.value.message
+    assert len(transport.seen) == 2
+
+
+def test_get_takes_paths_and_absolute_urls(transport):
+    client = make_client("defender")
+    transport.answer(make_response(200, {"incidentId": 7}), make_response(200, {"incidentId": 8}))
+    assert client.get("/incidents/7") == {"incidentId": 7}
+    assert client.get(DEFENDER_URL + "/api/incidents/8", {"x": "1"}) == {"incidentId": 8}
+    assert [seen.url for seen in transport.seen] == [DEFENDER_URL + "/api/incidents/7", DEFENDER_URL + "/api/incidents/8?x=1"]
+
+
+def test_api_errors_carry_the_tenant(transport):
+    client = make_client("graph")
+    transport.answer(make_response(403, {"error": {"code": "Forbidden", "message": "Missing application roles."}}))
+    with pytest.raises(ApiError) as raised:
+        list(client.iterate("/security/incidents", {"$top": 50}, 50))
+    assert raised.value.status == 403
+    assert raised.value.details["tenant_id"] == "contoso.example"
+
+
+# ----- a refused token
+
+
+def forbidden_then(*answers):
+    unauthorized = make_response(401, {"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}})
+    return (unauthorized,) + answers
+
+
+def test_401_signs_in_again_once_and_repeats_the_call(transport):
+    authenticator = FakeAuthenticator("old-token", renewed=["new-token"])
+    client = make_client("graph", authenticator=authenticator)
+    transport.answer(*forbidden_then(make_response(200, {"id": "7"})))
+    assert client.get("/security/incidents/7") == {"id": "7"}
+    assert [seen.headers["Authorization"] for seen in transport.seen] == ["Bearer old-token", "Bearer new-token"]
+    assert authenticator.renewals == 1
+
+
+def test_401_without_credentials_to_renew_is_raised(transport):
+    authenticator = FakeAuthenticator("old-token")
+    client = make_client("graph", authenticator=authenticator)
+    transport.answer(*forbidden_then(make_response(200, {"id": "7"})))
+    with pytest.raises(ApiError) as raised:
+        client.get("/security/incidents/7")
+    assert raised.value.status == 401
+    assert len(transport.seen) == 1 and authenticator.renewals == 1
+
+
+def test_a_second_401_is_raised_without_a_loop(transport):
+    authenticator = FakeAuthenticator("old-token", renewed=["new-token", "newer-token"])
+    client = make_client("graph", authenticator=authenticator)
+    transport.answer(*forbidden_then(*forbidden_then()))
+    with pytest.raises(ApiError) as raised:
+        client.get("/security/incidents/7")
+    assert raised.value.status == 401
+    assert len(transport.seen) == 2 and authenticator.renewals == 1
+
+
+def test_403_does_not_sign_in_again(transport):
+    authenticator = FakeAuthenticator("old-token", renewed=["new-token"])
+    client = make_client("graph", authenticator=authenticator)
+    transport.answer(make_response(403, {"error": {"code": "Forbidden", "message": "Missing application roles."}}))
+    with pytest.raises(ApiError):
+        client.get("/security/incidents/7")
+    assert authenticator.renewals == 0
+
+
+def test_call_sends_a_json_body(transport):
+    client = make_client("defender")
+    transport.answer(make_response(200, {"incidentId": 7, "status": "Resolved"}))
+    assert client.call("PATCH", "/incidents/7", body={"status": "Resolved"}) == {"incidentId": 7, "status": "Resolved"}
+    seen = transport.seen[0]
+    assert (seen.method, seen.url, seen.body) == ("PATCH", DEFENDER_URL + "/api/incidents/7", '{"status": "Resolved"}')
+    assert seen.headers["Content-Type"] == "application/json"
+
+
+def test_a_garbled_page_is_read_again(transport):
+    client = make_client("graph", retries=2)
+    transport.answer(make_response(200, text='{"value": [{"id": "1"}, {"id"'), make_response(200, {"value": [{"id": "1"}]}))
+    assert list(client.iterate("/security/incidents", {"$top": 50}, 50)) == [{"id": "1"}]

@@ -1,0 +1,469 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import uuid
+
+import pytest
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, TransportError
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import (
+    MAX_RETRY_WAIT,
+    HttpClient,
+    MsalHttpAdapter,
+    Pacer,
+    retry_after_seconds,
+)
+from ansible_collections.secops.m365_defender.plugins.module_utils._version import COLLECTION_VERSION
+from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import LocalHttpsServer, make_response
+
+URL = "https://graph.sandbox.test/v1.0/security/incidents"
+
+
+class Sleeper(object):
+    """Records the waits instead of waiting."""
+
+    def __init__(self):
+        self.waits = []
+
+    def __call__(self, seconds):
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeper():
+    return Sleeper()
+
+
+@pytest.fixture
+def client(sleeper):
+    http = HttpClient(timeout=12, retries=3, sleep=sleeper)
+    yield http
+    http.close()
+
+
+def connection_refused():
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    return requests.exceptions.ConnectionError(MaxRetryError(None, URL, reason=reason))
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    server = LocalHttpsServer(str(tmp_path_factory.mktemp("https")))
+    yield server
+    server.stop()
+
+
+# ----- Retry-After
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("120", 120.0),
+    ("0", 0.0),
+    ("1.5", 1.5),
+    (" 7 ", 7.0),
+    ("-5", 0.0),
+])
+def test_retry_after_in_seconds(value, seconds):
+    assert retry_after_seconds(value) == seconds
+
+
+def test_retry_after_as_http_date():
+    moment = calendar.timegm((2026, 11, 26, 10, 0, 0))
+    assert retry_after_seconds("Thu, 26 Nov 2026 10:00:30 GMT", now=moment) == 30.0
+    assert retry_after_seconds("Thu, 26 Nov 2026 11:00:00 +0100", now=moment) == 0.0
+    assert retry_after_seconds("Thu, 26 Nov 2026 09:59:00 GMT", now=moment) == 0.0, "a date in the past means now"
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "12 parsecs", "Thu, 99 Nov"])
+def test_retry_after_garbage(value):
+    assert retry_after_seconds(value) is None
+
+
+# ----- send: retries
+
+
+def test_429_waits_as_long_as_retry_after_says(transport, client, sleeper):
+    transport.answer(
+        make_response(429, {"error": {"code": "TooManyRequests"}}, headers={"Retry-After": "2"}),
+        make_response(429, {"error": {"code": "TooManyRequests"}}, headers={"Retry-After": "7"}),
+        make_response(200, {"value": []}),
+    )
+    response = client.send("GET", URL)
+    assert response.status_code == 200
+    assert sleeper.waits == [2.0, 7.0]
+    assert len(transport.seen) == 3
+    assert client.stats.as_dict() == {"requests": 3, "retries": 2, "throttled": 2, "wait_seconds": 9.0, "paced_seconds": 0.0}
+
+
+def test_retry_after_zero_retries_without_sleeping(transport, client, sleeper):
+    transport.answer(make_response(429, headers={"Retry-After": "0"}), make_response(200, {}))
+    assert client.send("GET", URL).status_code == 200
+    assert sleeper.waits == []
+    assert client.stats.retries == 1
+
+
+def test_retry_after_up_to_the_maximum_is_waited(transport, client, sleeper):
+    transport.answer(make_response(429, headers={"Retry-After": str(int(MAX_RETRY_WAIT))}), make_response(200, {}))
+    assert client.send("GET", URL).status_code == 200
+    assert sleeper.waits == [MAX_RETRY_WAIT]
+
+
+def test_retry_after_beyond_the_maximum_returns_the_429_at_once(transport, client, sleeper):
+    transport.answer(make_response(429, headers={"Retry-After": "3600"}), make_response(200, {}))
+    assert MAX_RETRY_WAIT < 3600
+    response = client.send("GET", URL)
+    assert response.status_code == 429
+    assert sleeper.waits == []
+    assert len(transport.seen) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_backs_off_exponentially(transport, client, sleeper, status):
+    transport.answer(make_response(status), make_response(status), make_response(status), make_response(200, {}))
+    assert client.send("GET", URL).status_code == 200
+    assert sleeper.waits == [0.5, 1.0, 2.0]
+    assert client.stats.throttled == 0
+    assert client.stats.retries == 3
+
+
+def test_5xx_honours_retry_after_too(transport, client, sleeper):
+    transport.answer(make_response(503, headers={"Retry-After": "4"}), make_response(200, {}))
+    client.send("GET", URL)
+    assert sleeper.waits == [4.0]
+
+
+def test_gives_up_after_retries_and_returns_the_last_response(transport, sleeper):
+    http = HttpClient(retries=2, sleep=sleeper)
+    transport.answer(make_response(500, text="first"), make_response(502, text="second"), make_response(503, text="third"))
+    response = http.send("GET", URL)
+    assert (response.status_code, response.text) == (503, "third")
+    assert len(transport.seen) == 3
+    assert len(sleeper.waits) == 2
+
+
+def test_no_retries_at_all(transport, sleeper):
+    http = HttpClient(retries=0, sleep=sleeper)
+    transport.answer(make_response(429, headers={"Retry-After": "1"}))
+    assert http.send("GET", URL).status_code == 429
+    assert sleeper.waits == []
+    assert http.stats.throttled == 0 and http.stats.requests == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 501])
+def test_other_statuses_are_not_retried(transport, client, sleeper, status):
+    transport.answer(make_response(status, {"error": {"code": "X"}}))
+    assert client.send("GET", URL).status_code == status
+    assert len(transport.seen) == 1 and sleeper.waits == []
+
+
+def test_connection_error_is_retried_then_succeeds(transport, client, sleeper):
+    transport.answer(connection_refused(), requests.exceptions.ReadTimeout("read timed out"), make_response(200, {}))
+    assert client.send("GET", URL).status_code == 200
+    assert sleeper.waits == [0.5, 1.0]
+    assert client.stats.requests == 3
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_connection_errors_until_the_end_raise_transport_error(transport, client, sleeper, method):
+    transport.answer(*[connection_refused() for dummy in range(4)])
+    with pytest.raises(TransportError) as raised:
+        client.send(method, URL)
+    message = raised.value.message
+    assert message.startswith("%s %s got no complete answer" % (method, URL))
+    assert "Connection refused" in message
+    assert "Max retries exceeded" not in message, "the root cause, not requests' wrapper text"
+    assert message.endswith("Gave up after 4 attempts.")
+    assert "HTTPS_PROXY" in raised.value.hint
+    assert raised.value.details == {"url": URL}
+    assert len(transport.seen) == 4
+    assert len(sleeper.waits) == 3
+
+
+def test_a_post_that_lost_its_connection_is_not_repeated(transport, client, sleeper):
+    """The POST may have been carried out: sending it again could run a hunting query or add a comment twice."""
+    transport.answer(requests.exceptions.ReadTimeout("read timed out"), make_response(200, {}))
+    with pytest.raises(TransportError) as raised:
+        client.send("POST", URL, json={"Query": "AlertInfo"})
+    assert "Gave up" not in raised.value.message
+    assert "retryable" not in raised.value.details
+    assert len(transport.seen) == 1 and sleeper.waits == []
+
+
+def test_a_post_marked_idempotent_is_retried(transport, client, sleeper):
+    transport.answer(connection_refused(), make_response(200, {}))
+    assert client.send("POST", URL, idempotent=True).status_code == 200
+    assert len(transport.seen) == 2 and sleeper.waits == [0.5]
+
+
+def test_a_get_marked_not_idempotent_is_not_retried(transport, client):
+    transport.answer(connection_refused(), make_response(200, {}))
+    with pytest.raises(TransportError):
+        client.send("GET", URL, idempotent=False)
+    assert len(transport.seen) == 1
+
+
+def test_a_post_answered_429_is_retried(transport, client, sleeper):
+    """A 429 means the call was not carried out, so even a POST is sent again."""
+    transport.answer(make_response(429, headers={"Retry-After": "1"}), make_response(200, {}))
+    assert client.send("POST", URL).status_code == 200
+    assert sleeper.waits == [1.0]
+
+
+def test_tls_error_is_not_retried_and_says_what_to_do(https_server, sleeper, monkeypatch):
+    """A real TLS handshake against a certificate that no bundle trusts."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    http = HttpClient(retries=3, sleep=sleeper)
+    url = https_server.url + "/v1.0/security/incidents"
+    with pytest.raises(TransportError) as raised:
+        http.send("GET", url)
+    assert "TLS verification failed for %s" % url in raised.value.message
+    assert "certificate verify failed" in raised.value.message
+    assert "'ca_path'" in raised.value.hint
+    assert http.stats.requests == 1
+    assert sleeper.waits == []
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+def test_ca_path_wins_over_requests_ca_bundle_on_a_real_connection(https_server, monkeypatch):
+    """REQUESTS_CA_BUNDLE is set on these machines; an explicit ca_path must still be used."""
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+    with pytest.raises(TransportError):
+        HttpClient(retries=0).send("GET", https_server.url + "/without-ca-path")
+    response = HttpClient(ca_path=https_server.ca_path, retries=0).send("GET", https_server.url + "/with-ca-path")
+    assert response.json() == {"ok": True}
+    response = HttpClient(validate_certs=False, retries=0).send("GET", https_server.url + "/no-validation")
+    assert response.status_code == 200
+    assert https_server.served == ["/with-ca-path", "/no-validation"]
+
+
+# ----- send: what goes on the wire
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"ca_path": "/etc/m365d/ca.pem"}, "/etc/m365d/ca.pem"),
+    ({"validate_certs": False}, False),
+    ({"validate_certs": False, "ca_path": "/etc/m365d/ca.pem"}, False),
+])
+def test_verify_is_passed_per_request_and_beats_requests_ca_bundle(transport, monkeypatch, kwargs, expected):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/from/the/environment.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/from/the/environment.pem")
+    transport.answer(make_response(200, {}))
+    HttpClient(**kwargs).send("GET", URL)
+    assert transport.seen[0].verify == expected
+
+
+def test_without_ca_path_the_environment_bundle_applies(transport, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/from/the/environment.pem")
+    transport.answer(make_response(200, {}))
+    HttpClient().send("GET", URL)
+    assert transport.seen[0].verify == "/from/the/environment.pem"
+
+
+def test_timeout_user_agent_and_request_ids(transport, client):
+    transport.answer(make_response(503), make_response(200, {}), make_response(200, {}))
+    client.send("GET", URL, headers={"Authorization": "Bearer abc"})
+    client.send("GET", URL)
+    ids = []
+    for seen in transport.seen:
+        assert seen.timeout == 12
+        assert seen.headers["User-Agent"] == "secops.m365_defender/%s" % COLLECTION_VERSION
+        assert seen.headers["return-client-request-id"] == "true"
+        ids.append(str(uuid.UUID(seen.headers["client-request-id"])))
+    assert len(set(ids)) == 3, "every request, retries included, carries its own client-request-id"
+    assert transport.seen[0].headers["Authorization"] == "Bearer abc"
+    assert transport.seen[1].headers["Authorization"] == "Bearer abc", "a retry sends the same headers"
+    assert "Authorization" not in transport.seen[2].headers
+
+
+# ----- request_json
+
+
+def test_request_json_returns_the_object_and_passes_params(transport, client):
+    transport.answer(make_response(200, {"value": [{"id": "1"}]}))
+    body = client.request_json("GET", URL, params={"$top": 50, "$filter": "status eq 'active'"})
+    assert body == {"value": [{"id": "1"}]}
+    assert transport.seen[0].query == {"$top": "50", "$filter": "status eq 'active'"}
+
+
+def test_request_json_raises_api_error_for_4xx(transport, client):
+    body = {"error": {"code": "Forbidden", "message": "Missing application roles.", "innerError": {"request-id": "body-id"}}}
+    transport.answer(make_response(403, body, headers={"request-id": "header-id"}))
+    with pytest.raises(ApiError) as raised:
+        client.request_json("GET", URL, tenant="contoso.example")
+    assert raised.value.status == 403
+    assert "HTTP 403 (Forbidden): Missing application roles." in raised.value.message
+    assert raised.value.details["request_id"] == "header-id"
+    assert raised.value.details["tenant_id"] == "contoso.example"
+
+
+def test_request_json_raises_api_error_for_5xx_after_retries(transport, sleeper):
+    http = HttpClient(retries=1, sleep=sleeper)
+    transport.answer(make_response(500, text="oops"), make_response(500, text="<html>still oops</html>"))
+    with pytest.raises(ApiError) as raised:
+        http.request_json("GET", URL)
+    assert raised.value.status == 500
+    assert "<html>still oops</html>" in raised.value.message
+
+
+@pytest.mark.parametrize("text", ['[{"id": "1"}]', '"just a string"', "<html>login page</html>", "", "null", '{"value": ['])
+def test_request_json_refuses_a_body_that_is_not_an_object(transport, sleeper, text):
+    http = HttpClient(retries=0, sleep=sleeper)
+    transport.answer(make_response(200, text=text))
+    with pytest.raises(ApiError) as raised:
+        http.request_json("GET", URL)
+    assert "not a JSON object" in raised.value.message
+    assert raised.value.status == 200
+
+
+def test_request_json_retries_a_garbled_body_of_a_get(transport, client, sleeper):
+    transport.answer(make_response(200, text='{"value": [{"id": "1"'), make_response(200, {"value": []}))
+    assert client.request_json("GET", URL) == {"value": []}
+    assert sleeper.waits == [0.5]
+
+
+def test_request_json_gives_up_on_garbled_bodies_after_retries(transport, sleeper):
+    http = HttpClient(retries=2, sleep=sleeper)
+    transport.answer(*[make_response(200, text="<html>proxy error</html>") for dummy in range(3)])
+    with pytest.raises(ApiError) as raised:
+        http.request_json("GET", URL)
+    assert "<html>proxy error</html>" in raised.value.message
+    assert len(transport.seen) == 3 and sleeper.waits == [0.5, 1.0]
+
+
+def test_request_json_does_not_repeat_a_post_for_a_garbled_body(transport, client, sleeper):
+    transport.answer(make_response(200, text="truncated {"), make_response(200, {}))
+    with pytest.raises(ApiError):
+        client.request_json("POST", URL, json={"Query": "AlertInfo"})
+    assert len(transport.seen) == 1 and sleeper.waits == []
+
+
+def test_request_json_retries_a_garbled_get_when_idempotent_is_none(transport, client, sleeper):
+    transport.answer(make_response(200, text='{"value": ['), make_response(200, {"value": []}))
+    assert client.request_json("GET", URL, idempotent=None) == {"value": []}
+
+
+def test_request_json_429_beyond_retries_names_retry_after(transport, client, sleeper):
+    transport.answer(make_response(429, {"error": {"code": "429", "message": "API calls quota exceeded!"}},
+                                   headers={"Retry-After": "900"}))
+    with pytest.raises(ApiError) as raised:
+        client.request_json("GET", URL)
+    assert raised.value.status == 429
+    assert "(Retry-After: 900 s)" in raised.value.message
+    assert raised.value.details["retry_after"] == "900"
+    assert "'retries'" in raised.value.hint
+    assert sleeper.waits == []
+
+
+@pytest.mark.parametrize("text", ["42", "true"])
+def test_request_json_refuses_a_scalar_body(transport, sleeper, text):
+    http = HttpClient(retries=0, sleep=sleeper)
+    transport.answer(make_response(200, text=text))
+    with pytest.raises(ApiError):
+        http.request_json("GET", URL)
+
+
+# ----- pacing
+
+
+class Clock(object):
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def test_pacer_keeps_every_window_within_the_limit():
+    clock = Clock(0.0)
+    pacer = Pacer(clock)
+    made = []
+    for second in range(12):
+        clock.now = float(second)
+        made.append(second + pacer.delay("incidents", 5, 60))
+    assert made[:5] == [0.0, 1.0, 2.0, 3.0, 4.0], "the first calls up to the limit do not wait"
+    assert made[5] == 60.0, "the sixth call waits until the first leaves the window"
+    assert made == sorted(made)
+    for moment in made:
+        assert len([other for other in made if moment - 60 < other <= moment]) <= 5
+
+
+def test_pacer_keys_are_independent():
+    pacer = Pacer(Clock())
+    assert [pacer.delay("a", 1, 60) for dummy in range(2)] == [0.0, 60.0]
+    assert pacer.delay("b", 1, 60) == 0.0
+
+
+def test_send_paces_by_every_rate_given(transport):
+    clock = Clock(1000.0)
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        clock.now += seconds
+
+    http = HttpClient(sleep=sleep, clock=clock)
+    transport.handler = lambda seen: make_response(200, {})
+    rate = (("incidents", 2, 60), ("incidents-hour", 3, 3600))
+    sent_at = []
+    for dummy in range(4):
+        http.send("GET", URL, rate=rate)
+        sent_at.append(clock.now)
+    assert waits == [60.0, 3540.0]
+    assert sent_at == [1000.0, 1000.0, 1060.0, 4600.0], "the fourth call waits for the hour's first call to age out"
+    assert http.stats.as_dict()["paced_seconds"] == 3600.0
+    assert http.stats.retries == 0 and http.stats.wait_seconds == 0.0, "pacing is not retrying"
+    http.send("GET", URL)
+    assert len(waits) == 2, "calls without a rate are not paced"
+
+
+# ----- MSAL adapter
+
+
+class RecordingHttp(object):
+    def __init__(self):
+        self.calls = []
+
+    def send(self, method, url, **kwargs):
+        self.calls.append((method, url, kwargs))
+        return "response"
+
+
+def test_msal_adapter_drops_verify_and_timeout():
+    http = RecordingHttp()
+    adapter = MsalHttpAdapter(http)
+    assert adapter.get("https://login.test/t/v2.0/.well-known/openid-configuration", params={"a": "1"},
+                       headers={"h": "v"}, verify=False, timeout=1, allow_redirects=False) == "response"
+    assert adapter.post("https://login.test/t/oauth2/v2.0/token", data={"grant_type": "client_credentials"},
+                        verify="/tmp/other.pem", timeout=2) == "response"
+    assert http.calls == [
+        ("GET", "https://login.test/t/v2.0/.well-known/openid-configuration",
+         {"params": {"a": "1"}, "headers": {"h": "v"}, "allow_redirects": False}),
+        ("POST", "https://login.test/t/oauth2/v2.0/token",
+         {"params": None, "data": {"grant_type": "client_credentials"}, "headers": None}),
+    ]
+
+
+def test_msal_adapter_uses_the_clients_tls_and_timeout_and_close_keeps_the_session(transport):
+    http = HttpClient(ca_path="/etc/m365d/ca.pem", timeout=9, sleep=Sleeper())
+    adapter = MsalHttpAdapter(http)
+    transport.answer(make_response(200, {"token_type": "Bearer"}), make_response(200, {}))
+    response = adapter.post("https://login.test/t/oauth2/v2.0/token", data={"grant_type": "client_credentials"},
+                            verify=False, timeout=100)
+    assert response.json() == {"token_type": "Bearer"}
+    adapter.close()
+    adapter.get("https://login.test/t/v2.0/.well-known/openid-configuration")
+    assert [(seen.verify, seen.timeout) for seen in transport.seen] == [("/etc/m365d/ca.pem", 9)] * 2
+    assert transport.seen[0].form == {"grant_type": "client_credentials"}
