@@ -298,13 +298,30 @@ def test_a_repeated_next_link_is_refused(transport):
         calls.append(seen)
         if len(calls) > 5:
             raise AssertionError("the client keeps following the same next link")
-        return make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": link})
+        return make_response(200, {"value": [{"id": str(len(calls))}], "@odata.nextLink": link})
 
     transport.handler = same_link_forever
     with pytest.raises(ApiError) as raised:
         list(client.iterate("/security/incidents", {"$top": 50}, 50))
     assert "same next page link twice" in raised.value.message
     assert len(transport.seen) == 2
+
+
+def test_a_server_that_ignores_skip_is_caught(transport):
+    client = make_client("defender")
+    calls = []
+
+    def same_page_forever(seen):
+        calls.append(seen)
+        if len(calls) > 5:
+            raise AssertionError("the client keeps asking for pages")
+        return make_response(200, {"value": [{"incidentId": n} for n in range(100)]})
+
+    transport.handler = same_page_forever
+    with pytest.raises(ApiError) as raised:
+        list(client.iterate("/incidents", {"$top": 100}, 100))
+    assert "same page twice" in raised.value.message
+    assert len(calls) == 2
 
 
 def test_get_takes_paths_and_absolute_urls(transport):
