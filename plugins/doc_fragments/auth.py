@@ -192,5 +192,6 @@ attributes:
   platform:
     description: Target OS/families that can be operated against.
     support: N/A
+    platforms: all
     details: The module runs where the task is delegated, usually the controller (C(ansible_connection=local)).
 """

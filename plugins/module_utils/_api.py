@@ -269,8 +269,7 @@ class ApiClient(object):
                 raise ApiError("The API returned the same page twice (it may ignore $skip); stopping to avoid a "
                                "loop after %d pages." % self.pages_read, tenant_id=self.tenant)
             previous = items
-            for item in items:
-                yield item
+            yield from items
             next_url, next_params = self.flavour.next_request(page, params, page_size)
             if next_url:
                 self._check_next_link(next_url, seen)

@@ -124,7 +124,7 @@ class ClientCertificateFlow(SignInFlow):
         if not key or not certificate:
             raise InputError(
                 "client_certificate_path '%s' must be a PEM file holding both the private key and the "
-                "certificate; found %s." % (path, ", ".join(sorted(set(label for label, _ in blocks))) or "no PEM block"))
+                "certificate; found %s." % (path, ", ".join(sorted(set(label for label, block in blocks))) or "no PEM block"))
         if "ENCRYPTED" in key and not self.options.get("client_certificate_password"):
             raise InputError("The private key in '%s' is encrypted: set client_certificate_password." % path)
         credential = {"private_key": key, "thumbprint": certificate_thumbprint(certificate)}

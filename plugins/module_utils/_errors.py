@@ -74,7 +74,7 @@ def _aadsts_hints(context):
                 "%(client_id)s and check the private key and the machine's clock." % context,
         50012: "The client assertion was rejected: check that the certificate registered for app "
                "%(client_id)s matches the private key." % context,
-        700024: "The client assertion is not valid at this time: check the machine's clock." % context,
+        700024: "The client assertion is not valid at this time: check the machine's clock.",
         70011: "The requested scope is not valid: check options 'api' and 'cloud'.",
         500011: "The API's service principal is missing in tenant %(tenant)s: the tenant may not have "
                 "Microsoft Defender XDR, or option 'cloud' is wrong." % context,

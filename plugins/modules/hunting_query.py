@@ -19,7 +19,7 @@ description:
   - Microsoft limits hunting to about 45 calls a minute per tenant, 3 minutes per query, 100,000 rows and
     30 days of data. The module paces itself below the per-minute limit and retries throttled calls.
 author:
-  - secops.m365_defender contributors
+  - secops.m365_defender contributors (@secops)
 options:
   query:
     description:

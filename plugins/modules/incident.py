@@ -20,7 +20,7 @@ description:
   - Values are accepted in any case and in each of Microsoft's spellings, and sent in the chosen API's own
     spelling. A determination that the classification does not allow is refused before anything is sent.
 author:
-  - secops.m365_defender contributors
+  - secops.m365_defender contributors (@secops)
 options:
   incident_id:
     description:
@@ -82,6 +82,7 @@ attributes:
   platform:
     description: Target OS/families that can be operated against.
     support: N/A
+    platforms: all
     details: The module runs where the task is delegated, usually the controller (C(ansible_connection=local)).
 """
 

@@ -20,7 +20,7 @@ description:
     RV(filters_applied_locally) names them.
   - Returns the API's own incident objects unchanged, so Microsoft's documentation describes them.
 author:
-  - secops.m365_defender contributors
+  - secops.m365_defender contributors (@secops)
 options:
   incident_id:
     description:

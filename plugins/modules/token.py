@@ -24,7 +24,7 @@ description:
   - The task's output is hidden, as with C(no_log), because the result holds the access token; the
     registered variable holds everything.
 author:
-  - secops.m365_defender contributors
+  - secops.m365_defender contributors (@secops)
 extends_documentation_fragment:
   - secops.m365_defender.auth
   - secops.m365_defender.auth.ATTRIBUTES
