@@ -50,22 +50,64 @@ options:
   client_certificate_path:
     description:
       - Path to a PEM file holding the private key and the certificate whose public part is registered
-        with the app.
+        with the app, or to a PFX (PKCS#12) file holding both.
       - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable.
     type: path
   client_certificate_password:
     description:
-      - Password of an encrypted private key in O(client_certificate_path).
+      - Password of an encrypted private key or PFX file in O(client_certificate_path).
       - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PASSWORD) environment variable.
+    type: str
+  federated_token_file:
+    description:
+      - Workload identity federation. A file holding a token from another identity provider (for example a
+        Kubernetes service account token) that the app trusts through a federated credential; read at each
+        sign-in.
+      - Falls back to the E(AZURE_FEDERATED_TOKEN_FILE) environment variable.
+    type: path
+  managed_identity_client_id:
+    description:
+      - The client ID of a user-assigned managed identity to sign in as.
+      - For the machine's system-assigned identity set O(auth_flow=managed_identity) and leave this out.
+    type: str
+  username:
+    description:
+      - User context. The user principal name to sign in as with O(auth_flow=password), or to pick from
+        the token cache.
+      - Falls back to the E(AZURE_USERNAME) environment variable.
+    type: str
+  password:
+    description:
+      - User context. The user's password, for O(auth_flow=password).
+      - Falls back to the E(AZURE_PASSWORD) environment variable.
     type: str
   auth_flow:
     description:
       - How to sign in.
-      - V(auto) picks V(client_certificate) when O(client_certificate_path) is given, else V(client_secret).
+      - V(auto) picks the first flow whose options are given, in this order - V(client_certificate)
+        (O(client_certificate_path)), V(client_secret), V(federated_token) (O(federated_token_file)),
+        V(password) (O(username) and O(password)), V(managed_identity) (O(managed_identity_client_id)).
+      - V(device_code) signs a user in with a code entered at Microsoft's sign-in page; only
+        M(secops.m365_defender.token) can show the code, other modules use its sign-in through
+        O(token_cache_path).
+      - V(managed_identity) without O(managed_identity_client_id) uses the machine's system-assigned identity.
       - Falls back to the E(M365D_AUTH_FLOW) environment variable.
     type: str
     default: auto
-    choices: [auto, client_certificate, client_secret]
+    choices: [auto, client_certificate, client_secret, federated_token, password, managed_identity, device_code]
+  device_code_timeout:
+    description:
+      - With O(auth_flow=device_code), how many seconds to wait for the user to sign in.
+    type: int
+    default: 300
+  token_cache_path:
+    description:
+      - A file to keep MSAL's token cache in, so that later tasks and runs reuse tokens (and, in user context,
+        refresh tokens) instead of signing in again.
+      - Created readable only by its owner (0600), written atomically, and locked while in use so that parallel
+        forks can share it.
+      - Falls back to the E(M365D_TOKEN_CACHE) environment variable.
+    type: path
   auth:
     description:
       - The RV(secops.m365_defender.token#module:auth) dictionary returned by M(secops.m365_defender.token).

@@ -16,6 +16,7 @@ import re
 import ssl
 import time
 import traceback
+import warnings
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import (
     AuthenticationError,
@@ -24,14 +25,18 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
     authentication_error,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import MsalHttpAdapter
+from ansible_collections.secops.m365_defender.plugins.module_utils._token_cache import TokenCacheFile
 
 try:
     import msal
     HAS_MSAL = True
     MSAL_IMPORT_ERROR = None
+    # Errors MSAL raises for answers it cannot use (5xx, a managed identity endpoint's refusal).
+    MSAL_ERRORS = (msal.exceptions.MsalServiceError, getattr(msal, "ManagedIdentityError", ValueError))
 except ImportError:
     HAS_MSAL = False
     MSAL_IMPORT_ERROR = traceback.format_exc()
+    MSAL_ERRORS = ()
 
 # MSAL treats tokens with less than five minutes left as expired; so do we.
 EXPIRY_MARGIN = 300
@@ -71,30 +76,64 @@ class Token(object):
         return self.expires_on - (now if now is not None else time.time()) > EXPIRY_MARGIN
 
 
+class SignInContext(object):
+    """What a flow needs besides its options: endpoints, MSAL's HTTP client, the cache, and a way to talk."""
+
+    def __init__(self, endpoints, http_client, cache=None, display=None, warn=None):
+        self.endpoints = endpoints
+        self.http_client = http_client
+        self.cache = cache
+        self.display = display
+        self.warn = warn or (lambda message: None)
+
+
 class SignInFlow(object):
-    """One way to sign in. Subclasses name the options they need and build MSAL's credential."""
+    """One way to sign in. Subclasses name the options they need and get a token through MSAL."""
 
     name = None
     required = ()
     context = "application"
+    automatic = True
 
     def __init__(self, options):
         self.options = options
 
     @classmethod
     def applies_to(cls, options):
-        return all(options.get(name) for name in cls.required)
+        return cls.automatic and all(options.get(name) for name in cls.required)
 
     def check(self):
         missing = [name for name in self.required if not self.options.get(name)]
         if missing:
             raise InputError("auth_flow '%s' needs option(s) %s." % (self.name, ", ".join(missing)))
 
-    def client_credential(self):
+    def authority(self, ctx):
+        return "%s/%s" % (ctx.endpoints.login_url, self.options["tenant_id"])
+
+    def acquire(self, ctx):
+        """MSAL's result: a dict with access_token, or with error and error_description."""
         raise NotImplementedError
 
 
-class ClientSecretFlow(SignInFlow):
+class ConfidentialFlow(SignInFlow):
+    """Application context: the client credentials grant with some kind of client credential."""
+
+    def client_credential(self):
+        raise NotImplementedError
+
+    def acquire(self, ctx):
+        app = msal.ConfidentialClientApplication(
+            self.options["client_id"],
+            client_credential=self.client_credential(),
+            authority=self.authority(ctx),
+            http_client=ctx.http_client,
+            instance_discovery=ctx.endpoints.instance_discovery,
+            token_cache=ctx.cache,
+        )
+        return app.acquire_token_for_client(scopes=[ctx.endpoints.scope])
+
+
+class ClientSecretFlow(ConfidentialFlow):
     """Application context with a client secret."""
 
     name = "client_secret"
@@ -104,8 +143,8 @@ class ClientSecretFlow(SignInFlow):
         return self.options["client_secret"]
 
 
-class ClientCertificateFlow(SignInFlow):
-    """Application context with a certificate: a PEM file holding the private key and the certificate."""
+class ClientCertificateFlow(ConfidentialFlow):
+    """Application context with a certificate: a PEM file with the key and certificate, or a PFX file."""
 
     name = "client_certificate"
     required = ("client_id", "client_certificate_path")
@@ -113,10 +152,20 @@ class ClientCertificateFlow(SignInFlow):
     def client_credential(self):
         path = self.options["client_certificate_path"]
         try:
-            with open(path, "r") as handle:
-                text = handle.read()
-        except (IOError, OSError, UnicodeError) as exc:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except (IOError, OSError) as exc:
             raise InputError("Cannot read client_certificate_path '%s': %s." % (path, exc))
+        if b"-----BEGIN" in data:
+            key, certificate = self._from_pem(path, data.decode("utf-8", "replace"))
+        else:
+            key, certificate = self._from_pfx(path, data)
+        credential = {"private_key": key, "thumbprint": certificate_thumbprint(certificate)}
+        if self.options.get("client_certificate_password") and "ENCRYPTED" in key:
+            credential["passphrase"] = self.options["client_certificate_password"]
+        return credential
+
+    def _from_pem(self, path, text):
         blocks = [(match.group(1), match.group(0)) for match in PEM_BLOCK.finditer(text)]
         key = next((block for label, block in blocks if label.endswith("PRIVATE KEY")), None)
         # The app's own certificate comes first; any that follow are its issuers.
@@ -124,13 +173,131 @@ class ClientCertificateFlow(SignInFlow):
         if not key or not certificate:
             raise InputError(
                 "client_certificate_path '%s' must be a PEM file holding both the private key and the "
-                "certificate; found %s." % (path, ", ".join(sorted(set(label for label, block in blocks))) or "no PEM block"))
+                "certificate, or a PFX file; found %s." % (
+                    path, ", ".join(sorted(set(label for label, block in blocks))) or "no PEM block"))
         if "ENCRYPTED" in key and not self.options.get("client_certificate_password"):
             raise InputError("The private key in '%s' is encrypted: set client_certificate_password." % path)
-        credential = {"private_key": key, "thumbprint": certificate_thumbprint(certificate)}
-        if self.options.get("client_certificate_password"):
-            credential["passphrase"] = self.options["client_certificate_password"]
-        return credential
+        return key, certificate
+
+    def _from_pfx(self, path, data):
+        """The key and certificate of a PKCS#12 (PFX) file, as unencrypted PEM held only in memory."""
+        try:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.serialization import pkcs12
+        except ImportError:
+            raise M365DefenderError("Reading a PFX certificate needs the cryptography Python library.")
+        password = self.options.get("client_certificate_password")
+        try:
+            key, certificate, dummy = pkcs12.load_key_and_certificates(
+                data, password.encode("utf-8") if password else None)
+        except (ValueError, TypeError) as exc:
+            hint = "check client_certificate_password" if password else "set client_certificate_password"
+            raise InputError("client_certificate_path '%s' is neither PEM nor a PFX file that opens (%s): %s."
+                             % (path, hint, exc))
+        if key is None or certificate is None:
+            raise InputError("The PFX file '%s' must hold both the private key and the certificate." % path)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode("ascii")
+        return key_pem, certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+class FederatedTokenFlow(ConfidentialFlow):
+    """Workload identity federation: a token from another identity provider, read from a file, as assertion."""
+
+    name = "federated_token"
+    required = ("client_id", "federated_token_file")
+
+    def client_credential(self):
+        return {"client_assertion": self._read_assertion}
+
+    def _read_assertion(self):
+        # Read at each sign-in: the platform that writes the file renews it.
+        path = self.options["federated_token_file"]
+        try:
+            with open(path, "r") as handle:
+                assertion = handle.read().strip()
+        except (IOError, OSError) as exc:
+            raise InputError("Cannot read federated_token_file '%s': %s." % (path, exc))
+        if not assertion:
+            raise InputError("federated_token_file '%s' is empty." % path)
+        return assertion
+
+
+class ManagedIdentityFlow(SignInFlow):
+    """The Azure managed identity of the machine running the task, system- or user-assigned."""
+
+    name = "managed_identity"
+    required = ("managed_identity_client_id",)
+
+    def check(self):
+        """A system-assigned identity needs no option."""
+
+    def acquire(self, ctx):
+        client_id = self.options.get("managed_identity_client_id")
+        identity = (msal.UserAssignedManagedIdentity(client_id=client_id) if client_id
+                    else msal.SystemAssignedManagedIdentity())
+        client = msal.ManagedIdentityClient(identity, http_client=ctx.http_client, token_cache=ctx.cache)
+        return client.acquire_token_for_client(resource=ctx.endpoints.resource)
+
+
+class UserFlow(SignInFlow):
+    """User context: a public client acting for a user, silently from the token cache when it can."""
+
+    context = "user"
+
+    def acquire(self, ctx):
+        app = msal.PublicClientApplication(
+            self.options["client_id"],
+            authority=self.authority(ctx),
+            http_client=ctx.http_client,
+            instance_discovery=ctx.endpoints.instance_discovery,
+            token_cache=ctx.cache,
+        )
+        scopes = [ctx.endpoints.scope]
+        for account in app.get_accounts(username=self.options.get("username")):
+            result = app.acquire_token_silent(scopes, account=account)
+            if result and "access_token" in result:
+                return result
+        return self.interactive(app, scopes, ctx)
+
+    def interactive(self, app, scopes, ctx):
+        raise NotImplementedError
+
+
+class PasswordFlow(UserFlow):
+    """The resource owner password grant (ROPC): deprecated by Microsoft, and it cannot satisfy MFA."""
+
+    name = "password"
+    required = ("client_id", "username", "password")
+
+    def interactive(self, app, scopes, ctx):
+        ctx.warn("auth_flow 'password' (ROPC) is deprecated by Microsoft and fails for users who need MFA; "
+                 "prefer device_code with token_cache_path, or an application context.")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return app.acquire_token_by_username_password(
+                self.options["username"], self.options["password"], scopes=scopes)
+
+
+class DeviceCodeFlow(UserFlow):
+    """The device code flow: the user signs in elsewhere with a code shown while the task waits."""
+
+    name = "device_code"
+    required = ("client_id",)
+    automatic = False
+
+    def interactive(self, app, scopes, ctx):
+        if ctx.display is None:
+            raise InputError(
+                "No cached sign-in to use for auth_flow 'device_code'. Run secops.m365_defender.token with "
+                "auth_flow device_code first (it shows the code and waits), with the same token_cache_path.")
+        flow = app.initiate_device_flow(scopes=scopes)
+        if "user_code" not in flow:
+            return flow
+        ctx.display(flow["message"])
+        deadline = time.time() + min(int(self.options.get("device_code_timeout") or 300),
+                                     int(flow.get("expires_in", 900)))
+        return app.acquire_token_by_device_flow(flow, exit_condition=lambda state: time.time() > deadline)
 
 
 def certificate_thumbprint(certificate_pem):
@@ -138,7 +305,9 @@ def certificate_thumbprint(certificate_pem):
     return hashlib.sha1(ssl.PEM_cert_to_DER_cert(certificate_pem)).hexdigest().upper()
 
 
-FLOWS = (ClientCertificateFlow, ClientSecretFlow)
+# The order in which auth_flow 'auto' looks for credentials.
+FLOWS = (ClientCertificateFlow, ClientSecretFlow, FederatedTokenFlow, PasswordFlow, ManagedIdentityFlow,
+         DeviceCodeFlow)
 FLOW_NAMES = ("auto",) + tuple(flow.name for flow in FLOWS)
 
 
@@ -157,9 +326,10 @@ def select_flow(options):
 
 def no_credentials_error():
     return InputError(
-        "No credentials to sign in with: give client_id with client_secret or client_certificate_path "
-        "(or the AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH environment "
-        "variables), or pass 'auth' from secops.m365_defender.token.")
+        "No credentials to sign in with: give client_id with client_secret, client_certificate_path or "
+        "federated_token_file, or username and password (or their environment variables AZURE_CLIENT_ID, "
+        "AZURE_CLIENT_SECRET, ...), set auth_flow to managed_identity or device_code, or pass 'auth' from "
+        "secops.m365_defender.token.")
 
 
 def _with_context(exc):
@@ -173,11 +343,13 @@ def _with_context(exc):
 class Authenticator(object):
     """Gives the access token for one API in one tenant, signing in at most once per instance."""
 
-    def __init__(self, options, endpoints, http, held=None):
+    def __init__(self, options, endpoints, http, held=None, display=None):
         self.options = options
         self.endpoints = endpoints
         self.http = http
         self.held = held
+        self.display = display
+        self.warnings = []
         self._token = None
 
     def token(self):
@@ -209,40 +381,42 @@ class Authenticator(object):
             raise no_credentials_error()
         if not HAS_MSAL:
             raise M365DefenderError("The msal Python library is needed to sign in.")
-        result = self._acquire(flow)
+        ctx = SignInContext(self.endpoints, MsalHttpAdapter(self.http, self.endpoints.login_url),
+                            display=self.display, warn=self.warnings.append)
+        cache_path = self.options.get("token_cache_path")
+        if cache_path:
+            with TokenCacheFile(cache_path, msal.SerializableTokenCache) as cache_file:
+                ctx.cache = cache_file.cache
+                result = self._acquire(flow, ctx)
+            self.warnings.extend(cache_file.warnings)
+        else:
+            result = self._acquire(flow, ctx)
         if "access_token" not in result:
             raise self._error(result)
         source = result.get("token_source", "identity_provider")
         return Token(result["access_token"], time.time() + int(result.get("expires_in", 0)), source)
 
-    def _acquire(self, flow):
-        tenant = self.options["tenant_id"]
+    def _acquire(self, flow, ctx):
         try:
-            app = msal.ConfidentialClientApplication(
-                self.options["client_id"],
-                client_credential=flow.client_credential(),
-                authority="%s/%s" % (self.endpoints.login_url, tenant),
-                http_client=MsalHttpAdapter(self.http),
-                instance_discovery=self.endpoints.instance_discovery,
-            )
-            return app.acquire_token_for_client(scopes=[self.endpoints.scope])
+            return flow.acquire(ctx)
         except M365DefenderError:
             raise
         except ValueError as exc:
             # MSAL raises ValueError for keys it cannot load, and when OIDC discovery is refused (an
             # unknown tenant): then the response text is in the ValueError it replaced.
             raise self._error(_with_context(exc))
-        except msal.exceptions.MsalServiceError as exc:
+        except MSAL_ERRORS as exc:
             raise self._error(str(exc))
 
     def _error(self, body):
+        tenant = self.options.get("tenant_id") or "(managed identity)"
+        client_id = self.options.get("client_id") or self.options.get("managed_identity_client_id")
         if isinstance(body, str) and "AADSTS" not in body:
             return AuthenticationError(
                 "Sign-in to tenant %s at %s failed: %s" % (
-                    self.options["tenant_id"], self.endpoints.login_url, body.splitlines()[0][:300]),
-                tenant_id=self.options["tenant_id"], client_id=self.options["client_id"])
-        return authentication_error(
-            body, self.options["tenant_id"], self.options["client_id"], self.endpoints.login_url)
+                    tenant, self.endpoints.login_url, body.splitlines()[0][:300]),
+                tenant_id=tenant, client_id=client_id)
+        return authentication_error(body, tenant, client_id, self.endpoints.login_url)
 
 
 def auth_result(token, endpoints, tenant_id, client_id):

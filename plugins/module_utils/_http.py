@@ -14,6 +14,8 @@ import time
 import traceback
 import uuid
 
+from ansible.module_utils.six.moves.urllib.parse import urlparse
+
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import TransportError, api_error, ApiError
 from ansible_collections.secops.m365_defender.plugins.module_utils._version import USER_AGENT
 
@@ -228,17 +230,29 @@ def _root_cause(exc):
 class MsalHttpAdapter(object):
     """The object MSAL calls as its `http_client`, so sign-in uses the same TLS and retry rules."""
 
-    def __init__(self, http):
+    def __init__(self, http, login_url=None):
         self.http = http
+        self.login = urlparse(login_url) if login_url else None
 
     def get(self, url, params=None, headers=None, **kwargs):
-        return self.http.send("GET", url, params=params, headers=headers, **_msal_kwargs(kwargs))
+        return self.http.send("GET", self._route(url), params=params, headers=headers, **_msal_kwargs(kwargs))
 
     def post(self, url, params=None, data=None, headers=None, **kwargs):
-        return self.http.send("POST", url, params=params, data=data, headers=headers, **_msal_kwargs(kwargs))
+        # Token requests change nothing, so a lost connection may be retried.
+        return self.http.send("POST", url, params=params, data=data, headers=headers, idempotent=True,
+                              **_msal_kwargs(kwargs))
 
     def close(self):
         """MSAL may close its client; the session belongs to HttpClient and stays open."""
+
+    def _route(self, url):
+        """MSAL asks for a user's realm on port 443 of the login host whatever the authority's port:
+        send it to the port of the login endpoint in use."""
+        parsed = urlparse(url)
+        if (self.login is not None and "/common/userrealm/" in parsed.path
+                and parsed.hostname == self.login.hostname and parsed.port != self.login.port):
+            return parsed._replace(netloc=self.login.netloc).geturl()
+        return url
 
 
 def _msal_kwargs(kwargs):

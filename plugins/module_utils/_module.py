@@ -19,7 +19,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._auth import 
     HAS_MSAL,
     MSAL_IMPORT_ERROR,
     Authenticator,
+    ManagedIdentityFlow,
     Token,
+    select_flow,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import (
     API_CHOICES,
@@ -65,7 +67,13 @@ AUTH_ARGUMENT_SPEC = dict(
     client_secret=dict(type="str", no_log=True, fallback=_env("AZURE_CLIENT_SECRET", "AZURE_SECRET")),
     client_certificate_path=dict(type="path", fallback=_env("AZURE_CLIENT_CERTIFICATE_PATH")),
     client_certificate_password=dict(type="str", no_log=True, fallback=_env("AZURE_CLIENT_CERTIFICATE_PASSWORD")),
+    federated_token_file=dict(type="path", fallback=_env("AZURE_FEDERATED_TOKEN_FILE")),
+    managed_identity_client_id=dict(type="str"),
+    username=dict(type="str", fallback=_env("AZURE_USERNAME")),
+    password=dict(type="str", no_log=True, fallback=_env("AZURE_PASSWORD")),
     auth_flow=dict(type="str", default="auto", choices=list(FLOW_NAMES), fallback=_env("M365D_AUTH_FLOW")),
+    device_code_timeout=dict(type="int", default=300),
+    token_cache_path=dict(type="path", fallback=_env("M365D_TOKEN_CACHE")),
     auth=dict(type="dict", options=AUTH_RESULT_OPTIONS),
     login_url=dict(type="str", fallback=_env("M365D_LOGIN_URL")),
     graph_url=dict(type="str", fallback=_env("M365D_GRAPH_URL")),
@@ -111,7 +119,9 @@ class Connection(object):
             defender_url=api_override if self.api == "defender" else None,
         )
         self.held_token = Token(held["access_token"], held["expires_on"], "auth") if fits else None
-        check_tenant(self.tenant_id)
+        if not isinstance(select_flow(params), ManagedIdentityFlow):
+            # A managed identity signs in to the tenant it belongs to.
+            check_tenant(self.tenant_id)
         check_client_id(self.client_id)
         self.options = dict(params, tenant_id=self.tenant_id, client_id=self.client_id)
 
@@ -152,7 +162,8 @@ class DefenderModule(AnsibleModule):
     def sign_in(self):
         """A new token from the identity provider, even when `auth` holds a usable one."""
         connection = self.connection
-        return Authenticator(connection.options, connection.endpoints, self.http).token()
+        self._authenticator = Authenticator(connection.options, connection.endpoints, self.http)
+        return self._authenticator.token()
 
     @property
     def client(self):
@@ -179,7 +190,9 @@ class DefenderModule(AnsibleModule):
         self.exit_json(**self._with_http_report(result))
 
     def _with_http_report(self, result):
-        """Add what the HTTP layer did, and warn when the API throttled."""
+        """Add what the HTTP layer did, and warn when the API throttled or sign-in had something to say."""
+        for warning in (self._authenticator.warnings if self._authenticator else []):
+            self.warn(warning)
         if self._http is None:
             return result
         stats = self._http.stats

@@ -154,9 +154,10 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._module impor
 def run(module):
     connection = module.connection
     token = module.sign_in()
+    tenant_id = connection.tenant_id or token.claims.get("tid")
     return {
         "changed": False,
-        "auth": auth_result(token, connection.endpoints, connection.tenant_id, connection.client_id),
+        "auth": auth_result(token, connection.endpoints, tenant_id, connection.client_id),
         "claims": token.claims,
         "token_source": token.source,
     }

@@ -45,12 +45,12 @@ def main(argv=None) -> int:
     start = timefmt.utcnow()
     try:
         scenario = load(args.scenario, start)
+        keys = pki_module.create(state_dir, scenario, start)
+        app = Sandbox(scenario, keys, start, args.time_scale)
     except ScenarioError as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
-    keys = pki_module.create(state_dir, scenario, start)
-    server = Server(Sandbox(scenario, keys, start, args.time_scale), HOST, args.port, keys.server_cert_path,
-                    keys.server_key_path)
+    server = Server(app, HOST, args.port, keys.server_cert_path, keys.server_key_path)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -21,86 +21,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import control  # noqa: E402  pylint: disable=wrong-import-position
+# control.py and sandboxtest.py live next to this file; the fixtures are in conftest.py
+# pylint: disable=wrong-import-position
+import control  # noqa: E402
+from sandboxtest import (CONTOSO, DEFENDER, FABRIKAM, GRAPH, NORTHWIND, add_fault, app_info, bearer,  # noqa: E402
+                         canonical, claims_of, confidential_app, secret)
 
-CONTOSO = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
-FABRIKAM = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
-NORTHWIND = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98"
-GRAPH = "https://graph.microsoft.com/.default"
-DEFENDER = "https://api.security.microsoft.com/.default"
 SEVEN_DIGITS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$")
 
 
-# --- fixtures and helpers ----------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    info = control.start(str(tmp_path_factory.mktemp("sandbox")))
-    yield info
-    control.stop(info)
-
-
-@pytest.fixture(scope="module")
-def http(sandbox):
-    """A requests session that trusts the sandbox CA (trust_env off: REQUESTS_CA_BUNDLE would win otherwise)."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = sandbox["ca_path"]
-    yield session
-    session.close()
-
-
-@pytest.fixture(autouse=True)
-def no_faults(sandbox, http):
-    yield
-    http.delete(f"{sandbox['admin_url']}/faults")
-
-
-@pytest.fixture(scope="module")
-def tokens(sandbox, http):
-    """Client-secret tokens, cached per (app, tenant, scope) for the whole module."""
-    cache = {}
-
-    def get(name, scope=GRAPH, tenant=CONTOSO):
-        if (name, tenant, scope) not in cache:
-            result = confidential_app(sandbox, http, name, secret(sandbox, name), tenant).acquire_token_for_client([scope])
-            cache[name, tenant, scope] = result["access_token"]
-        return cache[name, tenant, scope]
-    return get
-
-
-def app_info(sandbox, name):
-    return next(app for app in sandbox["apps"] if app["name"] == name)
-
-
-def secret(sandbox, name, expired=False):
-    return next(s["value"] for s in app_info(sandbox, name)["secrets"] if s["expired"] == expired)
-
-
-def confidential_app(sandbox, http, name, credential, tenant=CONTOSO):
-    return msal.ConfidentialClientApplication(app_info(sandbox, name)["client_id"], client_credential=credential,
-                                              authority=f"{sandbox['base_url']}/{tenant}", instance_discovery=False,
-                                              http_client=http)
-
-
-def claims_of(token):
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
-
-
-def canonical(sandbox, http, tenant=CONTOSO):
-    return http.get(f"{sandbox['admin_url']}/tenants/{tenant}/incidents").json()["value"]
-
-
-def add_fault(sandbox, http, **spec):
-    response = http.post(f"{sandbox['admin_url']}/faults", json=spec)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
+# --- helpers -----------------------------------------------------------------------------------------------------
 
 def token_request(sandbox, http, tenant, **form):
     return http.post(f"{sandbox['base_url']}/{tenant}/oauth2/v2.0/token", data=form)

@@ -1,4 +1,4 @@
-"""The ``/_sandbox/`` admin API: counters, fault injection and direct access to the incident store."""
+"""The ``/_sandbox/`` admin API: counters, fault injection, rate limits and direct access to the incident store."""
 from __future__ import annotations
 
 import itertools
@@ -26,7 +26,8 @@ class Counters:
         with self._lock:
             self._tokens = defaultdict(lambda: defaultdict(int))
             self._routes = defaultdict(int)
-            self._throttled = 0
+            self._throttled = defaultdict(int)
+            self._writes = 0
             self._faults = 0
 
     def route(self, name: str) -> None:
@@ -37,9 +38,14 @@ class Counters:
         with self._lock:
             self._tokens[client_id][tenant] += 1
 
-    def throttled(self) -> None:
+    def throttled(self, route: Optional[str]) -> None:
+        """A 429 was served, for the route of that name (None: a path no route matches)."""
         with self._lock:
-            self._throttled += 1
+            self._throttled[route] += 1
+
+    def write(self) -> None:
+        with self._lock:
+            self._writes += 1
 
     def fault_served(self) -> None:
         with self._lock:
@@ -50,7 +56,9 @@ class Counters:
             tokens = {client: dict(tenants) for client, tenants in self._tokens.items()}
             return {"token_requests": tokens,
                     "token_requests_total": sum(sum(tenants.values()) for tenants in tokens.values()),
-                    "routes": dict(self._routes), "throttled": self._throttled, "faults_served": self._faults}
+                    "routes": dict(self._routes), "throttled": sum(self._throttled.values()),
+                    "throttled_routes": {route: n for route, n in self._throttled.items() if route is not None},
+                    "writes": self._writes, "faults_served": self._faults}
 
 
 class Fault:
@@ -153,9 +161,10 @@ class Faults:
 
 
 class Admin:
-    def __init__(self, counters: Counters, faults: Faults, store, scenario):
+    def __init__(self, counters: Counters, faults: Faults, limits, store, scenario):
         self._counters = counters
         self._faults = faults
+        self._limits = limits
         self._store = store
         self._scenario = scenario
 
@@ -166,6 +175,9 @@ class Admin:
             Route("GET", "/_sandbox/faults", self.list_faults, errors.ADMIN),
             Route("POST", "/_sandbox/faults", self.add_fault, errors.ADMIN),
             Route("DELETE", "/_sandbox/faults", self.clear_faults, errors.ADMIN),
+            Route("GET", "/_sandbox/limits", self.get_limits, errors.ADMIN),
+            Route("PUT", "/_sandbox/limits", self.set_limits, errors.ADMIN),
+            Route("POST", "/_sandbox/limits/reset", self.reset_limits, errors.ADMIN),
             Route("GET", "/_sandbox/tenants/{tenant}/incidents", self.get_incidents, errors.ADMIN),
             Route("POST", "/_sandbox/tenants/{tenant}/incidents", self.regenerate_incidents, errors.ADMIN),
         ]
@@ -174,7 +186,9 @@ class Admin:
         return Response.json(200, self._counters.snapshot())
 
     def reset_counters(self, request: Request) -> Response:
+        """Zeroes the counters and clears the rate-limit windows, so that a test starts clean."""
         self._counters.reset()
+        self._limits.reset()
         return Response.json(200, self._counters.snapshot())
 
     def list_faults(self, request: Request) -> Response:
@@ -190,6 +204,20 @@ class Admin:
 
     def clear_faults(self, request: Request) -> Response:
         return Response.json(200, {"cleared": self._faults.clear()})
+
+    def get_limits(self, request: Request) -> Response:
+        return Response.json(200, self._limits.describe())
+
+    def set_limits(self, request: Request) -> Response:
+        """Replaces the rate-limit configuration (omitted keys take their defaults) and clears the windows."""
+        try:
+            self._limits.configure(request.json())
+        except ValueError as exc:
+            raise _fail(400, f"invalid rate limits: {exc}") from None
+        return Response.json(200, self._limits.describe())
+
+    def reset_limits(self, request: Request) -> Response:
+        return Response.json(200, {"cleared": self._limits.reset()})
 
     def get_incidents(self, request: Request, tenant: str) -> Response:
         """The store's incidents, newest first, with alerts, in Graph (default) or Defender (``?api=defender``) shape."""

@@ -4,34 +4,43 @@ from __future__ import annotations
 import datetime
 import sys
 import traceback
+from typing import Optional
 
 from . import errors, timefmt
 from .admin import Admin, Counters, Faults
 from .defender import DefenderApi
 from .graph import GraphApi
 from .httpd import ApiError, Request, Response, Router
+from .hunting import Hunting
 from .identity import TOKEN_ROUTE, Identity
+from .ratelimit import RateLimiter
+from .scenario import ScenarioError
 from .store import IncidentStore
-from .tokens import TokenService
+from .tokens import DEFENDER, GRAPH, TokenRejected, TokenService
+from .updates import IncidentUpdater
 
 
 class Sandbox:
-    """Request pipeline: route -> count -> injected fault (if any) -> handler -> count 429s."""
+    """Request pipeline: route -> count -> injected fault (if any) -> rate limit -> handler -> count 429s and writes."""
 
     def __init__(self, scenario, pki, start: datetime.datetime, time_scale: float):
-        self.time_scale = time_scale  # for the rate limits: every window and Retry-After is multiplied by it
         self.counters = Counters()
         self.faults = Faults()
         self.store = IncidentStore(scenario, start)
         clock = timefmt.utcnow
-        tokens = TokenService(pki.signing, scenario.token_lifetime, lambda tid: scenario.tenant(tid) is not None)
-        self.identity = Identity(scenario, tokens, pki, clock)
-        self.router = Router([
-            *Admin(self.counters, self.faults, self.store, scenario).routes(),
-            *GraphApi(self.store, tokens, clock).routes(),
-            *DefenderApi(self.store, tokens, clock).routes(),
-            *self.identity.routes(),
-        ])
+        self._clock = clock
+        self._tokens = TokenService(pki.signing, scenario.token_lifetime, lambda tid: scenario.tenant(tid) is not None)
+        self.identity = Identity(scenario, self._tokens, pki, clock)
+        updater = IncidentUpdater(self.store, scenario, clock)
+        hunter = Hunting(self.store, scenario, start)
+        apis = [*GraphApi(self.store, self._tokens, clock, updater, hunter).routes(),
+                *DefenderApi(self.store, self._tokens, clock, updater, hunter).routes()]
+        try:
+            self.limits = RateLimiter(scenario.rate_limits, tuple(route.name for route in apis), time_scale)
+        except ValueError as exc:
+            raise ScenarioError(f"rate_limits: {exc}") from None
+        self.router = Router([*Admin(self.counters, self.faults, self.limits, self.store, scenario).routes(), *apis,
+                              *self.identity.routes()])
 
     def handle(self, request: Request) -> Response:
         route, params = self.router.match(request.method, request.path)
@@ -39,14 +48,13 @@ class Sandbox:
         response = None
         if family != errors.ADMIN:
             self._count(request, route, params)
-            fault = self.faults.take(request.method, request.path)
-            if fault is not None:
-                self.counters.fault_served()
-                response = fault.apply(request, family)
+            response = self._fault(request, family) or self._throttle(request, route, family)
         if response is None:
             response = self._dispatch(request, route, params, family)
         if response.status == 429:
-            self.counters.throttled()
+            self.counters.throttled(route.name if route else None)
+        elif route is not None and route.writes and response.status < 300:
+            self.counters.write()
         return response
 
     def _count(self, request: Request, route, params: dict) -> None:
@@ -56,6 +64,27 @@ class Sandbox:
         if route.template == TOKEN_ROUTE:
             client_id = request.form().get("client_id", "")
             self.counters.token_request(client_id, self.identity.tenant_id_for_counting(request, params["tenant"]))
+
+    def _fault(self, request: Request, family: str) -> Optional[Response]:
+        fault = self.faults.take(request.method, request.path)
+        if fault is None:
+            return None
+        self.counters.fault_served()
+        return fault.apply(request, family)
+
+    def _throttle(self, request: Request, route, family: str) -> Optional[Response]:
+        """A 429 when the caller (the app and tenant of a valid token) is over a limit of the route's rule."""
+        if route is None or not self.limits.covers(route.name):
+            return None
+        api = GRAPH if family == errors.GRAPH else DEFENDER
+        try:
+            claims = self._tokens.verify(request.headers.get("Authorization"), api, self._clock())
+        except TokenRejected:
+            return None  # the handler answers 401
+        throttled = self.limits.take(route.name, claims["tid"], str(claims.get("appid", "")))
+        if throttled is None:
+            return None
+        return errors.throttled(request, family, throttled.headers, throttled.limit.quota)
 
     @staticmethod
     def _dispatch(request: Request, route, params: dict, family: str) -> Response:

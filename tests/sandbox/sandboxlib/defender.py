@@ -1,15 +1,19 @@
-"""Defender XDR API (``api.security.microsoft.com/api``) view of the incident store."""
+"""Defender XDR API (``api.security.microsoft.com/api``) view of the incident store and of hunting."""
 from __future__ import annotations
 
 import datetime
+import json
+import time
 from typing import Optional
 
-from . import errors, odata, timefmt
+from . import errors, kql, odata, timefmt, updates
 from .httpd import ApiError, Request, Response, Route
 from .model import DETECTIONS, ENTITY_KEYS, SERVICES, Incident
 from .tokens import BAD_SIGNATURE, DEFENDER, EXPIRED, MALFORMED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
 
 READ_INCIDENTS = ("Incident.ReadWrite.All", "Incident.Read.All")
+UPDATE_INCIDENTS = ("Incident.ReadWrite.All",)
+HUNTING = ("AdvancedHunting.Read.All",)
 MAX_TOP = 100
 LIST_OPTIONS = ("$filter", "$top", "$skip")
 PORTAL = "https://security.microsoft.com"
@@ -27,6 +31,19 @@ DETERMINATIONS = {
     "confirmedUserActivity": "ConfirmedActivity", "lineOfBusinessApplication": "LineOfBusinessApplication",
 }
 ALERT_STATUSES = {"new": "New", "inProgress": "InProgress", "resolved": "Resolved"}
+# PATCH body (case-sensitive); the determination spellings other Defender pages use are accepted too
+UPDATE_FIELDS = {
+    "status": updates.Field("status", updates.ENUM, {"Active": "active", "InProgress": "inProgress",
+                                                     "Resolved": "resolved"}, refused=("Redirected",)),
+    "assignedTo": updates.Field("assigned_to", updates.TEXT),
+    "classification": updates.Field("classification", updates.ENUM,
+                                    {value: name for name, value in CLASSIFICATIONS.items()}),
+    "determination": updates.Field("determination", updates.ENUM, {
+        **{value: name for name, value in DETERMINATIONS.items()}, "CompromisedUser": "compromisedUser",
+        "ConfirmedUserActivity": "confirmedUserActivity", "InsufficientData": "insufficientData"}),
+    "tags": updates.Field("custom_tags", updates.TAGS),
+    "comment": updates.Field("comment", updates.COMMENT),
+}
 
 _UNAUTHORIZED = {
     MISSING: "Authorization has been denied for this request: no bearer token.",
@@ -48,15 +65,19 @@ INCIDENT_SCHEMA = odata.Schema("Incident", {
 class DefenderApi:
     """Lists are ordered by ascending incident id, not newest first: clients must not rely on the order."""
 
-    def __init__(self, store, tokens, clock):
+    def __init__(self, store, tokens, clock, updater, hunter):
         self._store = store
         self._tokens = tokens
         self._clock = clock
+        self._updater = updater
+        self._hunter = hunter
 
     def routes(self) -> list:
         return [
             Route("GET", "/api/incidents", self.list_incidents, errors.DEFENDER),
             Route("GET", "/api/incidents/{id}", self.get_incident, errors.DEFENDER),
+            Route("PATCH", "/api/incidents/{id}", self.update_incident, errors.DEFENDER, writes=True),
+            Route("POST", "/api/advancedhunting/run", self.run_hunting_query, errors.DEFENDER),
         ]
 
     def list_incidents(self, request: Request) -> Response:
@@ -87,6 +108,31 @@ class DefenderApi:
         return _ok({"@odata.context": f"{request.base_url}/api/$metadata#Incidents/$entity",
                     **render_incident(incident)})
 
+    def update_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
+        claims = self._authorize(request, UPDATE_INCIDENTS)
+        _check_options(request, ())
+        changes = _changes(request)
+        try:
+            incident = self._updater.update(claims, int(id), changes) if id.isdecimal() else None
+        except updates.Misfit as exc:
+            raise _fail(request, 400, "InvalidInput", exc.message(CLASSIFICATIONS, DETERMINATIONS)) from None
+        if incident is None:
+            raise _fail(request, 404, "ResourceNotFound", f"Incident {id} was not found.")
+        return _ok({"@odata.context": f"{request.base_url}/api/$metadata#Incidents/$entity",
+                    **render_incident(incident)})
+
+    def run_hunting_query(self, request: Request) -> Response:
+        claims = self._authorize(request, HUNTING)
+        started = time.perf_counter()
+        query = _hunting_query(request)
+        try:
+            result = self._hunter.run(claims["tid"], query, self._clock())
+        except kql.KqlError as exc:
+            raise _fail(request, 400, "BadRequest", f"{exc.kind} error: {exc}") from None
+        return _ok({"Stats": _stats(result, time.perf_counter() - started),
+                    "Schema": [{"Name": name, "Type": kql.TYPE_NAMES[kind]} for name, kind in result.columns],
+                    "Results": result.rows})
+
     def _authorize(self, request: Request, accepted: tuple) -> dict:
         """Verifies the bearer token for the Defender API and that its roles include one of ``accepted``."""
         try:
@@ -115,6 +161,47 @@ def _non_negative(request: Request, name: str, default: int) -> int:
         raise _fail(request, 400, "InvalidInput", f"Invalid value '{text}' for {name}: a non-negative integer "
                     "is expected.")
     return int(text)
+
+
+def _changes(request: Request) -> dict:
+    try:
+        return updates.parse_body(request.json(), UPDATE_FIELDS)
+    except updates.UnknownField as exc:
+        raise _fail(request, 400, "InvalidRequestBody", str(exc)) from None
+    except updates.InvalidValue as exc:
+        raise _fail(request, 400, "InvalidInput", str(exc)) from None
+    except ValueError as exc:
+        raise _fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
+
+
+def _hunting_query(request: Request) -> str:
+    """The query of ``{"Query": "..."}`` (case-sensitive, as every Defender API body)."""
+    try:
+        body = request.json()
+    except ValueError as exc:
+        raise _fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict) or set(body) - {"Query"}:
+        raise _fail(request, 400, "InvalidRequestBody", "The request body must be a JSON object with the one "
+                    "property 'Query'.")
+    query = body.get("Query")
+    if not isinstance(query, str) or not query.strip():
+        raise _fail(request, 400, "MissingRequiredParameter", "The parameter 'Query' is required: a non-empty KQL "
+                    "query.")
+    return query
+
+
+def _stats(result, seconds: float) -> dict:
+    """The legacy API's statistics; only the execution time and the dataset sizes mean anything here."""
+    return {
+        "ExecutionTime": round(seconds, 7),
+        "resource_usage": {
+            "cache": {"memory": {"hits": 0, "misses": 0, "total": 0}, "disk": {"hits": 0, "misses": 0, "total": 0}},
+            "cpu": {"user": "00:00:00", "kernel": "00:00:00", "total cpu": "00:00:00"},
+            "memory": {"peak_per_node": 0},
+        },
+        "dataset_statistics": [{"table_row_count": len(result.rows),
+                                "table_size": len(json.dumps(result.rows).encode("utf-8"))}],
+    }
 
 
 # --- rendering -------------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def not_found(request: Request, family: str) -> Response:
 def default_fault(request: Request, family: str, status: int, headers: dict) -> Response:
     """The body a real service would send with ``status``, for injected faults that bring none."""
     if status == 429:
-        return _throttled(request, family, headers)
+        return throttled(request, family, headers)
     phrase = _phrase(status)
     if family == IDENTITY:
         error = "temporarily_unavailable" if status >= 500 else "invalid_request"
@@ -80,15 +80,15 @@ def internal_error(request: Request, family: str) -> Response:
     return _api_error(family, request, 500, "InternalServerError", message)
 
 
-def _throttled(request: Request, family: str, headers: dict) -> Response:
+def throttled(request: Request, family: str, headers: dict, quota: str = "50 per 00:01:00") -> Response:
+    """429 in the family's shape; the Defender API's message names the ``quota`` (e.g. "45 per 00:01:00")."""
     if family == GRAPH:
         return graph_error(request, 429, "TooManyRequests", "Too many requests.", headers)
     if family == IDENTITY:
         return _with_headers(entra_error(request, 429, "temporarily_unavailable", 50196,
                                          "The server terminated an operation because it encountered a client "
                                          "request loop. Please contact your app vendor."), headers)
-    return defender_error(request, 429, "429", "API calls quota exceeded! maximum allowed 50 per 00:01:00",
-                          headers)
+    return defender_error(request, 429, "429", f"API calls quota exceeded! maximum allowed {quota}", headers)
 
 
 def _api_error(family: str, request: Request, status: int, code: str, message: str,

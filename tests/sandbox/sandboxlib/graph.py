@@ -1,16 +1,18 @@
-"""Microsoft Graph security API view of the incident store (``/v1.0/security/incidents``)."""
+"""Microsoft Graph security API view of the incident store (``/v1.0/security/incidents``) and of hunting."""
 from __future__ import annotations
 
 import json
 from typing import Optional
 
-from . import errors, odata, timefmt
+from . import errors, hunting, kql, odata, timefmt, updates
 from .httpd import ApiError, Request, Response, Route
 from .jose import b64url_decode, b64url_encode
 from .model import CLASSIFICATIONS, DETECTIONS, DETERMINATIONS, SERVICES, SEVERITIES, Incident
 from .tokens import GRAPH, MALFORMED, BAD_SIGNATURE, EXPIRED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
 
 READ_INCIDENTS = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
+UPDATE_INCIDENTS = ("SecurityIncident.ReadWrite.All",)
+HUNTING = ("ThreatHunting.Read.All",)
 MAX_TOP = 50
 PORTAL = "https://security.microsoft.com"
 LIST_OPTIONS = ("$filter", "$top", "$skip", "$count", "$expand", "$skiptoken")
@@ -42,18 +44,36 @@ INCIDENT_SCHEMA = odata.Schema(
     not_filterable=("id", "tenantId", "displayName", "description", "incidentWebUrl", "redirectIncidentId",
                     "customTags", "systemTags", "comments", "alerts"),
 )
+# PATCH body; the update page's spellings notMalicious and notEnoughDataToValidate are accepted too
+UPDATE_FIELDS = {
+    "assignedTo": updates.Field("assigned_to", updates.TEXT),
+    "classification": updates.Field("classification", updates.ENUM, {value: value for value in CLASSIFICATIONS}),
+    "determination": updates.Field("determination", updates.ENUM, {
+        **{value: value for value in DETERMINATIONS}, "notMalicious": "clean",
+        "notEnoughDataToValidate": "insufficientData"}),
+    "status": updates.Field("status", updates.ENUM, {value: value for value in ("active", "inProgress", "resolved")},
+                            refused=("redirected", "awaitingAction", "unknownFutureValue")),
+    "customTags": updates.Field("custom_tags", updates.TAGS),
+}
+COMMENT_FIELDS = {"comment": updates.Field("comment", updates.COMMENT)}
+COMMENT_TYPE = "microsoft.graph.security.alertComment"
 
 
 class GraphApi:
-    def __init__(self, store, tokens, clock):
+    def __init__(self, store, tokens, clock, updater, hunter):
         self._store = store
         self._tokens = tokens
         self._clock = clock
+        self._updater = updater
+        self._hunter = hunter
 
     def routes(self) -> list:
         return [
             Route("GET", "/v1.0/security/incidents", self.list_incidents, errors.GRAPH),
             Route("GET", "/v1.0/security/incidents/{id}", self.get_incident, errors.GRAPH),
+            Route("PATCH", "/v1.0/security/incidents/{id}", self.update_incident, errors.GRAPH, writes=True),
+            Route("POST", "/v1.0/security/incidents/{id}/comments", self.add_comment, errors.GRAPH, writes=True),
+            Route("POST", "/v1.0/security/runHuntingQuery", self.run_hunting_query, errors.GRAPH),
         ]
 
     def list_incidents(self, request: Request) -> Response:
@@ -83,6 +103,49 @@ class GraphApi:
             raise _fail(request, 404, "NotFound", f"Incident with id '{id}' was not found.")
         context = f"{request.base_url}/v1.0/$metadata#security/incidents/$entity"
         return _ok({"@odata.context": context, **render_incident(incident, expand)})
+
+    def update_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
+        claims = self._authorize(request, UPDATE_INCIDENTS)
+        _check_options(request, ())
+        incident = self._update(request, claims, id, _changes(request, UPDATE_FIELDS))
+        context = f"{request.base_url}/v1.0/$metadata#security/incidents/$entity"
+        return _ok({"@odata.context": context, **render_incident(incident, False)})
+
+    def add_comment(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
+        """Appends a comment; answers with all the incident's comments."""
+        claims = self._authorize(request, UPDATE_INCIDENTS)
+        _check_options(request, ())
+        changes = _changes(request, COMMENT_FIELDS)
+        if "comment" not in changes:
+            raise _fail(request, 400, "BadRequest", "The request body needs a 'comment': a non-empty string.")
+        incident = self._update(request, claims, id, changes)
+        return _ok({"@odata.context": f"{request.base_url}/v1.0/$metadata#Collection({COMMENT_TYPE})",
+                    "value": [{"@odata.type": COMMENT_TYPE, **_comment(comment)} for comment in incident.comments]})
+
+    def run_hunting_query(self, request: Request) -> Response:
+        claims = self._authorize(request, HUNTING)
+        query, timespan = _hunting_body(request)
+        now = self._clock()
+        try:
+            since, until = hunting.parse_timespan(timespan, now) if timespan else (None, None)
+        except ValueError as exc:
+            raise _fail(request, 400, "BadRequest", f"Invalid Timespan: {exc}.") from None
+        try:
+            result = self._hunter.run(claims["tid"], query, now, since, until)
+        except kql.KqlError as exc:
+            raise _fail(request, 400, "BadRequest", str(exc)) from None
+        return _ok({"@odata.context": f"{request.base_url}/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
+                    "schema": [{"name": name, "type": kql.TYPE_NAMES[kind]} for name, kind in result.columns],
+                    "results": result.rows})
+
+    def _update(self, request: Request, claims: dict, incident_id: str, changes: dict) -> Incident:
+        try:
+            incident = self._updater.update(claims, int(incident_id), changes) if incident_id.isdecimal() else None
+        except updates.Misfit as exc:
+            raise _fail(request, 400, "BadRequest", exc.message()) from None
+        if incident is None:
+            raise _fail(request, 404, "NotFound", f"Incident with id '{incident_id}' was not found.")
+        return incident
 
     def _authorize(self, request: Request, accepted: tuple) -> dict:
         """Verifies the bearer token for Graph and that its roles include one of ``accepted``."""
@@ -159,6 +222,33 @@ def _expand(request: Request, text: Optional[str]) -> bool:
     return True
 
 
+def _changes(request: Request, fields: dict) -> dict:
+    try:
+        return updates.parse_body(request.json(), fields)
+    except (updates.UnknownField, updates.InvalidValue) as exc:
+        raise _fail(request, 400, "BadRequest", str(exc)) from None
+    except ValueError as exc:
+        raise _fail(request, 400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
+
+
+def _hunting_body(request: Request) -> tuple:
+    """(query, timespan or None) from ``{"Query": ..., "Timespan": ...}``; the names are case-insensitive."""
+    try:
+        body = request.json()
+    except ValueError as exc:
+        raise _fail(request, 400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict) or any(name.lower() not in ("query", "timespan") for name in body):
+        raise _fail(request, 400, "BadRequest", "The request body must be a JSON object with 'Query' and optionally "
+                    "'Timespan'.")
+    values = {name.lower(): value for name, value in body.items()}
+    query, timespan = values.get("query"), values.get("timespan")
+    if not isinstance(query, str) or not query.strip():
+        raise _fail(request, 400, "BadRequest", "The parameter 'Query' is required: a non-empty KQL query.")
+    if timespan is not None and not isinstance(timespan, str):
+        raise _fail(request, 400, "BadRequest", "Invalid Timespan: an ISO-8601 duration or interval string is expected.")
+    return query, timespan
+
+
 def _decode_skiptoken(request: Request, token: str) -> dict:
     try:
         state = json.loads(b64url_decode(token))
@@ -189,12 +279,16 @@ def render_incident(incident: Incident, with_alerts: bool) -> dict:
         "severity": incident.severity,
         "customTags": list(incident.custom_tags),
         "systemTags": list(incident.system_tags),
-        "comments": [{"comment": comment.text, "createdByDisplayName": comment.author,
-                      "createdDateTime": timefmt.odata(comment.created)} for comment in incident.comments],
+        "comments": [_comment(comment) for comment in incident.comments],
     }
     if with_alerts:
         body["alerts"] = [render_alert(alert, incident) for alert in incident.alerts]
     return body
+
+
+def _comment(comment) -> dict:
+    return {"comment": comment.text, "createdByDisplayName": comment.author,
+            "createdDateTime": timefmt.odata(comment.created)}
 
 
 def render_alert(alert, incident: Incident) -> dict:

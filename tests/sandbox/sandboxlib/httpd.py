@@ -65,13 +65,17 @@ class ApiError(Exception):
 
 
 class Route:
-    """``GET /v1.0/security/incidents/{id}``: a method, a path template and the family that answers it."""
+    """``GET /v1.0/security/incidents/{id}``: a method, a path template and the family that answers it.
 
-    def __init__(self, method: str, template: str, handler: Callable, family: str):
+    ``writes``: a successful call changes data (counted as a write).
+    """
+
+    def __init__(self, method: str, template: str, handler: Callable, family: str, writes: bool = False):
         self.method = method
         self.template = template
         self.handler = handler
         self.family = family
+        self.writes = writes
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
         self._regex = re.compile(f"{pattern}/?")
 

@@ -66,6 +66,7 @@ class Scenario:
     tenants: tuple
     apps: tuple
     token_lifetime: int
+    rate_limits: Optional[dict] = field(default=None, hash=False)  # checked by ratelimit.py; None: the defaults
 
     def tenant(self, id_or_domain: str) -> Optional[Tenant]:
         """Finds a tenant by GUID or by one of its domains, case-insensitively."""
@@ -96,7 +97,7 @@ def load(path: str, now: datetime.datetime) -> Scenario:
     _check_unique("domain", [domain for tenant in tenants for domain in tenant.domains])
     _check_unique("app name", [app.name for app in apps])
     _check_unique("client id", [app.client_id for app in apps])
-    return Scenario(tenants, apps, int(data.get("token_lifetime", DEFAULT_TOKEN_LIFETIME)))
+    return Scenario(tenants, apps, int(data.get("token_lifetime", DEFAULT_TOKEN_LIFETIME)), data.get("rate_limits"))
 
 
 def _tenant(item: dict) -> Tenant:

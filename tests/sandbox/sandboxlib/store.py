@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from . import datagen
 
@@ -28,6 +28,22 @@ class IncidentStore:
     def get(self, tenant_id: str, incident_id: int) -> Optional[object]:
         with self._lock:
             return self._by_id[tenant_id].get(incident_id)
+
+    def update(self, tenant_id: str, incident_id: int, change: Callable) -> Optional[object]:
+        """Replaces an incident with ``change(incident)`` atomically; None if there is no such incident.
+
+        ``change`` runs under the store's lock and may raise to leave the incident as it was.
+        """
+        with self._lock:
+            current = self._by_id[tenant_id].get(incident_id)
+            if current is None:
+                return None
+            updated = change(current)
+            if updated is not current:
+                self._incidents[tenant_id] = tuple(updated if item is current else item
+                                                   for item in self._incidents[tenant_id])
+                self._by_id[tenant_id][incident_id] = updated
+            return updated
 
     def regenerate(self, tenant_id: str, count: int) -> None:
         """Replaces a tenant's incidents with ``count`` freshly generated ones (timestamps still from start)."""

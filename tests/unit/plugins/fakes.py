@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import copy
 import datetime
 import json
 import os
@@ -273,10 +274,11 @@ class IncidentApi(object):
 class FakeEntra(object):
     """OIDC discovery and the v2 token endpoint of one tenant, as Entra ID answers them."""
 
-    def __init__(self, login_url, tenant, token_answer=None, discovery_answer=None, access_token=None):
+    def __init__(self, login_url, tenant, token_answer=None, discovery_answer=None, access_token=None, later_tokens=()):
         self.login_url = login_url
         self.tenant = tenant
         self.access_token = access_token or make_jwt({"aud": "https://graph.microsoft.com", "tid": "t", "roles": ["R"]})
+        self.later_tokens = list(later_tokens)  # handed out, in order, by the second and later token requests
         self.token_answer = token_answer
         self.discovery_answer = discovery_answer
         self.token_requests = []
@@ -294,7 +296,149 @@ class FakeEntra(object):
             self.token_requests.append(seen)
             if self.token_answer is not None:
                 return self.token_answer
+            if len(self.token_requests) > 1 and self.later_tokens:
+                self.access_token = self.later_tokens.pop(0)
             return make_response(200, {
                 "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
                 "access_token": self.access_token})
         return make_response(404, {"error": "not_found"})
+
+
+# Spellings each API takes in an incident PATCH body (reference §4). Defender compares case-sensitively; Graph
+# parses enum members without regard to case (its own update example sends "TruePositive"), and its pages spell
+# some determinations two ways, so this fake takes both.
+PATCH_VALUES = {
+    "graph": {
+        "status": ("active", "inProgress", "resolved", "redirected", "awaitingAction"),
+        "classification": ("unknown", "falsePositive", "truePositive", "informationalExpectedActivity"),
+        "determination": ("unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware",
+                          "other", "multiStagedAttack", "compromisedUser", "compromisedAccount", "phishing",
+                          "maliciousUserActivity", "clean", "notMalicious", "insufficientData",
+                          "notEnoughDataToValidate", "confirmedUserActivity", "confirmedActivity",
+                          "lineOfBusinessApplication"),
+    },
+    "defender": {
+        "status": ("Active", "InProgress", "Resolved", "Redirected"),
+        "classification": ("Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"),
+        "determination": ("NotAvailable", "Apt", "Malware", "SecurityPersonnel", "SecurityTesting", "UnwantedSoftware",
+                          "Other", "MultiStagedAttack", "CompromisedAccount", "Phishing", "MaliciousUserActivity",
+                          "Clean", "NoEnoughDataToValidate", "ConfirmedActivity", "LineOfBusinessApplication"),
+    },
+}
+GRAPH_COMMENT_TYPE = "microsoft.graph.security.alertComment"
+
+
+class IncidentService(object):
+    """One incident API as the unit tests need it: GET and PATCH one incident, Graph's comment POST, hunting.
+
+    Follows reference §4 and §6: Graph PATCH takes assignedTo, classification, determination, status and
+    customTags; the Defender API takes status, assignedTo, classification, determination, tags and comment (which
+    it appends); Graph adds comments with POST .../comments, body {"@odata.type": alertComment, "comment"} and
+    answers with every comment of the incident. Writes change `incidents` in place and are listed in `writes`
+    as (method, path, body). Hunting answers `hunting` (a dict, or a Response) and records each body in
+    `hunting_bodies`. `refuse` maps a method to the Response that answers every request with that method.
+    """
+
+    def __init__(self, api, base_url, incidents=(), hunting=None, refuse=None):
+        self.api = api
+        self.base_url = base_url
+        self.base_path = urlparse(base_url).path
+        self.id_field = "id" if api == "graph" else "incidentId"
+        self.incidents = dict((str(incident[self.id_field]), incident) for incident in incidents)
+        self.hunting = hunting
+        self.refuse = dict(refuse or {})
+        self.writes = []
+        self.hunting_bodies = []
+
+    def error(self, status, code, message):
+        if self.api == "graph":
+            error = {"code": code, "message": message,
+                     "innerError": {"date": "2026-01-01T00:00:00", "request-id": "graph-request-id"}}
+        else:
+            error = {"code": code, "message": message, "target": "defender-tracking-id"}
+        return make_response(status, {"error": error})
+
+    def __call__(self, seen):
+        if seen.method in self.refuse:
+            return self.refuse[seen.method]
+        if not seen.path.startswith(self.base_path + "/"):
+            return self.error(404, "NotFound", "No route for %s." % seen.path)
+        path = seen.path[len(self.base_path):]
+        body = None
+        if seen.method in ("PATCH", "POST"):
+            if not seen.headers.get("Content-Type", "").startswith("application/json"):
+                return self.error(415, "UnsupportedMediaType", "Send the body as application/json.")
+            try:
+                body = json.loads(seen.body or "")
+            except ValueError:
+                return self.error(400, "BadRequest", "The request body is not valid JSON.")
+        hunting_path = "/security/runHuntingQuery" if self.api == "graph" else "/advancedhunting/run"
+        if path == hunting_path and seen.method == "POST":
+            return self._hunt(body)
+        prefix = "/security/incidents/" if self.api == "graph" else "/incidents/"
+        if not path.startswith(prefix):
+            return self.error(404, "NotFound", "No route for %s." % seen.path)
+        parts = path[len(prefix):].split("/")
+        incident = self.incidents.get(parts[0])
+        if incident is None:
+            return self.error(404, "NotFound", "Incident %s was not found." % parts[0])
+        if parts[1:] == [] and seen.method == "GET":
+            return self._entity(incident)
+        if parts[1:] == [] and seen.method == "PATCH":
+            self.writes.append(("PATCH", path, body))
+            return self._update(incident, body)
+        if parts[1:] == ["comments"] and seen.method == "POST" and self.api == "graph":
+            self.writes.append(("POST", path, body))
+            return self._comment(incident, body)
+        return self.error(405, "MethodNotAllowed", "%s is not allowed on %s." % (seen.method, seen.path))
+
+    def _entity(self, incident):
+        context = "%s/$metadata#%s/$entity" % (self.base_url, "security/incidents" if self.api == "graph" else "Incidents")
+        answer = {"@odata.context": context}
+        answer.update(copy.deepcopy(incident))
+        return make_response(200, answer)
+
+    def _update(self, incident, body):
+        if self.api == "graph":
+            allowed = ("assignedTo", "classification", "determination", "status", "customTags")
+        else:
+            allowed = ("status", "assignedTo", "classification", "determination", "tags", "comment")
+        if not isinstance(body, dict) or not body:
+            return self.error(400, "BadRequest", "The request body must be a non-empty JSON object.")
+        for name, value in body.items():
+            if name not in allowed:
+                return self.error(400, "BadRequest", "Property '%s' cannot be updated." % name)
+            spellings = PATCH_VALUES[self.api].get(name)
+            if spellings is not None:
+                known = spellings if self.api == "defender" else [spelling.lower() for spelling in spellings]
+                if (value if self.api == "defender" else str(value).lower()) not in known:
+                    return self.error(400, "BadRequest", "Requested value '%s' was not found for '%s'." % (value, name))
+        for name, value in body.items():
+            if name == "comment":
+                incident.setdefault("comments", []).append(
+                    {"comment": value, "createdBy": "app@sandbox.test", "createdTime": "2026-01-01T00:00:00Z"})
+            else:
+                incident[name] = copy.deepcopy(value)
+        return self._entity(incident)
+
+    def _comment(self, incident, body):
+        if (not isinstance(body, dict) or sorted(body) != ["@odata.type", "comment"]
+                or body["@odata.type"] != GRAPH_COMMENT_TYPE or not body["comment"]):
+            return self.error(400, "BadRequest", "Expected {\"@odata.type\": \"%s\", \"comment\": \"...\"}." % GRAPH_COMMENT_TYPE)
+        comments = incident.get("comments") or []
+        comments.append({"comment": body["comment"], "createdByDisplayName": "app", "createdDateTime": "2026-01-01T00:00:00Z"})
+        incident["comments"] = comments
+        value = [dict({"@odata.type": "#" + GRAPH_COMMENT_TYPE}, **comment) for comment in comments]
+        return make_response(200, {"@odata.context": "%s/$metadata#Collection(%s)" % (self.base_url, GRAPH_COMMENT_TYPE),
+                                   "value": value})
+
+    def _hunt(self, body):
+        self.hunting_bodies.append(body)
+        keys = ("Query", "Timespan") if self.api == "graph" else ("Query",)
+        if not isinstance(body, dict) or any(name not in keys for name in body):
+            return self.error(400, "BadRequest", "The body takes only %s." % ", ".join(keys))
+        if not isinstance(body.get("Query"), str) or not body["Query"].strip():
+            return self.error(400, "BadRequest", "The parameter 'Query' is required.")
+        if isinstance(self.hunting, requests.Response):
+            return self.hunting
+        return make_response(200, self.hunting if self.hunting is not None else {})

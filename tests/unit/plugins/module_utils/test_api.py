@@ -400,3 +400,98 @@ def test_a_garbled_page_is_read_again(transport):
     client = make_client("graph", retries=2)
     transport.answer(make_response(200, text='{"value": [{"id": "1"}, {"id"'), make_response(200, {"value": [{"id": "1"}]}))
     assert list(client.iterate("/security/incidents", {"$top": 50}, 50)) == [{"id": "1"}]
+
+
+# ----- writes, hunting and rates of each flavour
+
+
+def test_graph_adds_comments_with_their_own_post():
+    assert FLAVOURS["graph"].comment_request("2972395", "Taken.") == (
+        "POST", "/security/incidents/2972395/comments",
+        {"@odata.type": "microsoft.graph.security.alertComment", "comment": "Taken."})
+
+
+def test_defender_puts_comments_into_the_update_body():
+    assert FLAVOURS["defender"].comment_request("2972395", "Taken.") is None
+
+
+@pytest.mark.parametrize("timespan, body", [
+    ("P7D", {"Query": "AlertInfo | take 1", "Timespan": "P7D"}),
+    ("2024-05-01T00:00:00Z/2024-05-08T00:00:00Z",
+     {"Query": "AlertInfo | take 1", "Timespan": "2024-05-01T00:00:00Z/2024-05-08T00:00:00Z"}),
+    (None, {"Query": "AlertInfo | take 1"}),
+    ("", {"Query": "AlertInfo | take 1"}),
+])
+def test_graph_hunting_body(timespan, body):
+    assert FLAVOURS["graph"].hunting_body("AlertInfo | take 1", timespan) == body
+
+
+def test_defender_hunting_body_has_no_timespan():
+    assert FLAVOURS["defender"].hunting_body("AlertInfo | take 1", None) == {"Query": "AlertInfo | take 1"}
+    with pytest.raises(InputError) as raised:
+        FLAVOURS["defender"].hunting_body("AlertInfo | take 1", "P7D")
+    assert "'timespan'" in raised.value.message and "Timestamp" in raised.value.message
+
+
+def test_hunting_results_in_each_apis_shape():
+    """Reference §6: Graph answers lower-case schema/results without stats, Defender Schema/Results/Stats."""
+    graph = {"@odata.context": "x#microsoft.graph.security.huntingQueryResults",
+             "schema": [{"name": "Title", "type": "String"}], "results": [{"Title": "a"}, {"Title": "b"}]}
+    defender = {"Stats": {"ExecutionTime": 0.41, "resource_usage": {"cpu": {"total": 0.0}}},
+                "Schema": [{"Name": "Title", "Type": "String"}], "Results": [{"Title": "a"}]}
+    assert FLAVOURS["graph"].hunting_result(graph) == (graph["schema"], graph["results"], None)
+    assert FLAVOURS["defender"].hunting_result(defender) == (defender["Schema"], defender["Results"], defender["Stats"])
+    assert FLAVOURS["graph"].hunting_result({}) == ([], [], None)
+    assert FLAVOURS["defender"].hunting_result({"Schema": None, "Results": None}) == ([], [], None)
+    assert FLAVOURS["graph"].hunting_result(defender)[:2] == ([], []), "each API's own keys only"
+
+
+def test_hunting_paths():
+    assert FLAVOURS["graph"].hunting_path == "/security/runHuntingQuery"
+    assert FLAVOURS["defender"].hunting_path == "/advancedhunting/run"
+
+
+def limits(rate):
+    """(calls, window seconds) of a rate, without its keys."""
+    return sorted((calls, window) for key, calls, window in rate)
+
+
+def test_rates_are_the_documented_limits():
+    """Reference §5: Defender list/update 50/min and 1,500/h, get 100/min and 1,500/h; hunting 45/min on both."""
+    graph, defender = FLAVOURS["graph"], FLAVOURS["defender"]
+    assert limits(defender.list_rate) == limits(defender.update_rate) == [(50, 60), (1500, 3600)]
+    assert limits(defender.get_rate) == [(100, 60), (1500, 3600)]
+    assert limits(graph.hunting_rate) == limits(defender.hunting_rate) == [(45, 60)]
+    assert graph.list_rate == graph.update_rate == graph.get_rate == ()
+    for rate in (defender.list_rate, defender.get_rate, defender.hunting_rate):
+        assert len(set(key for key, calls, window in rate)) == len(rate), "each limit is counted on its own"
+    assert not set(key for key, calls, window in defender.get_rate) & set(key for key, calls, window in defender.list_rate)
+
+
+# ----- ApiClient.call: a refused token, with a body
+
+
+def test_401_on_a_patch_repeats_the_same_body_with_the_new_token(transport):
+    authenticator = FakeAuthenticator("old-token", renewed=["new-token"])
+    client = make_client("defender", authenticator=authenticator)
+    transport.answer(*forbidden_then(make_response(200, {"incidentId": 7, "status": "Resolved"})))
+    assert client.call("PATCH", "/incidents/7", body={"status": "Resolved"}) == {"incidentId": 7, "status": "Resolved"}
+    assert [(seen.method, seen.url, seen.body, seen.headers["Authorization"]) for seen in transport.seen] == [
+        ("PATCH", DEFENDER_URL + "/api/incidents/7", '{"status": "Resolved"}', "Bearer old-token"),
+        ("PATCH", DEFENDER_URL + "/api/incidents/7", '{"status": "Resolved"}', "Bearer new-token"),
+    ]
+    assert authenticator.renewals == 1
+
+
+def test_a_401_after_renewal_names_the_status_and_the_tenant(transport):
+    authenticator = FakeAuthenticator("old-token", renewed=["new-token", "newer-token"])
+    client = make_client("defender", authenticator=authenticator)
+    transport.answer(*forbidden_then(*forbidden_then(make_response(200, {}))))
+    with pytest.raises(ApiError) as raised:
+        client.call("POST", "/advancedhunting/run", body={"Query": "x"}, idempotent=True)
+    assert raised.value.status == 401
+    assert raised.value.details["tenant_id"] == "contoso.example"
+    assert "HTTP 401" in raised.value.message
+    assert authenticator.renewals == 1 and len(transport.seen) == 2
+    assert transport.seen[1].headers["Authorization"] == "Bearer new-token"
+    assert transport.script, "the answer after the second 401 was never asked for"

@@ -228,11 +228,11 @@ def test_encrypted_key_needs_the_password(tmp_path, certificate):
 @pytest.mark.parametrize("content, found", [
     ("key", "PRIVATE KEY"),
     ("cert", "CERTIFICATE"),
-    ("nothing", "no PEM block"),
+    ("empty-pem", "no PEM block"),
 ])
 def test_certificate_file_missing_a_part(tmp_path, certificate, content, found):
     key, cert = certificate
-    text = {"key": key_pem(key), "cert": cert_pem(cert), "nothing": "just text\n"}[content]
+    text = {"key": key_pem(key), "cert": cert_pem(cert), "empty-pem": "-----BEGIN nothing here\n"}[content]
     path = write(tmp_path, text)
     with pytest.raises(InputError) as raised:
         ClientCertificateFlow({"client_id": CLIENT, "client_certificate_path": path}).client_credential()
@@ -240,6 +240,15 @@ def test_certificate_file_missing_a_part(tmp_path, certificate, content, found):
     assert path in message
     assert "private key" in message and "certificate" in message
     assert "found %s." % found in message
+
+
+def test_a_file_that_is_neither_pem_nor_pfx(tmp_path):
+    path = write(tmp_path, "just text\n")
+    with pytest.raises(InputError) as raised:
+        ClientCertificateFlow({"client_id": CLIENT, "client_certificate_path": path}).client_credential()
+    assert path in raised.value.message
+    assert "neither PEM nor a PFX file" in raised.value.message
+    assert "set client_certificate_password" in raised.value.message
 
 
 def test_certificate_file_unreadable(tmp_path):

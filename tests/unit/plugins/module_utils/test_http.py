@@ -452,7 +452,7 @@ def test_msal_adapter_drops_verify_and_timeout():
         ("GET", "https://login.test/t/v2.0/.well-known/openid-configuration",
          {"params": {"a": "1"}, "headers": {"h": "v"}, "allow_redirects": False}),
         ("POST", "https://login.test/t/oauth2/v2.0/token",
-         {"params": None, "data": {"grant_type": "client_credentials"}, "headers": None}),
+         {"params": None, "data": {"grant_type": "client_credentials"}, "headers": None, "idempotent": True}),
     ]
 
 
