@@ -21,6 +21,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._auth import 
     Authenticator,
     ManagedIdentityFlow,
     Token,
+    auth_result,
     select_flow,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import (
@@ -126,13 +127,15 @@ class Connection(object):
         self.options = dict(params, tenant_id=self.tenant_id, client_id=self.client_id)
 
 
-class DefenderModule(AnsibleModule):
-    """AnsibleModule with the shared connection options and the objects built from them on first use."""
+class Session(object):
+    """The objects one task builds from the shared options, each on first use.
 
-    def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(AUTH_ARGUMENT_SPEC)
-        spec.update(argument_spec or {})
-        super(DefenderModule, self).__init__(argument_spec=spec, **kwargs)
+    Modules hold one through DefenderModule; action plugins that sign in on the controller use it directly.
+    """
+
+    def __init__(self, params, display=None):
+        self.params = params
+        self.display = display
         self._connection = self._http = self._authenticator = self._client = None
 
     @property
@@ -144,6 +147,8 @@ class DefenderModule(AnsibleModule):
     @property
     def http(self):
         if self._http is None:
+            if not HAS_REQUESTS:
+                raise M365DefenderError(missing_required_lib("requests"))
             params = self.params
             if params["timeout"] <= 0 or params["retries"] < 0:
                 raise InputError("Option 'timeout' must be above 0 seconds and 'retries' 0 or more.")
@@ -155,14 +160,15 @@ class DefenderModule(AnsibleModule):
     def authenticator(self):
         if self._authenticator is None:
             connection = self.connection
-            self._authenticator = Authenticator(
-                connection.options, connection.endpoints, self.http, held=connection.held_token)
+            self._authenticator = Authenticator(connection.options, connection.endpoints, self.http,
+                                                held=connection.held_token, display=self.display)
         return self._authenticator
 
     def sign_in(self):
-        """A new token from the identity provider, even when `auth` holds a usable one."""
+        """A new token from the identity provider or the token cache, even when `auth` holds a usable one."""
         connection = self.connection
-        self._authenticator = Authenticator(connection.options, connection.endpoints, self.http)
+        self._authenticator = Authenticator(connection.options, connection.endpoints, self.http,
+                                            display=self.display)
         return self._authenticator.token()
 
     @property
@@ -171,6 +177,55 @@ class DefenderModule(AnsibleModule):
             self._client = ApiClient(self.connection.endpoints, self.http, self.authenticator,
                                      self.connection.tenant_id)
         return self._client
+
+    def close(self):
+        if self._http is not None:
+            self._http.close()
+
+    def report(self, result):
+        """The result with what the HTTP layer did, and the warnings for the user."""
+        warnings = list(self._authenticator.warnings if self._authenticator else [])
+        if self._http is None:
+            return result, warnings
+        stats = self._http.stats
+        if stats.throttled:
+            warnings.append("The API throttled %d request(s) with HTTP 429; the task waited %.1f s in all." % (
+                stats.throttled, stats.wait_seconds))
+        result["http"] = stats.as_dict()
+        return result, warnings
+
+
+def token_result(session, token):
+    """What secops.m365_defender.token returns for a token."""
+    connection = session.connection
+    return {
+        "changed": False,
+        "auth": auth_result(token, connection.endpoints, connection.tenant_id or token.claims.get("tid"),
+                            connection.client_id),
+        "claims": token.claims,
+        "token_source": token.source,
+    }
+
+
+class DefenderModule(AnsibleModule):
+    """AnsibleModule with the shared connection options and a Session built from them."""
+
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(AUTH_ARGUMENT_SPEC)
+        spec.update(argument_spec or {})
+        super(DefenderModule, self).__init__(argument_spec=spec, **kwargs)
+        self.session = Session(self.params)
+
+    @property
+    def connection(self):
+        return self.session.connection
+
+    @property
+    def client(self):
+        return self.session.client
+
+    def sign_in(self):
+        return self.session.sign_in()
 
     def run(self, action):
         """Call action(self) -> result dict and exit with it; typed errors become a clean failure."""
@@ -185,19 +240,8 @@ class DefenderModule(AnsibleModule):
         except Exception as exc:  # pylint: disable=broad-except
             self.fail_json(msg="Unexpected %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc())
         finally:
-            if self._http is not None:
-                self._http.close()
-        self.exit_json(**self._with_http_report(result))
-
-    def _with_http_report(self, result):
-        """Add what the HTTP layer did, and warn when the API throttled or sign-in had something to say."""
-        for warning in (self._authenticator.warnings if self._authenticator else []):
+            self.session.close()
+        result, warnings = self.session.report(result)
+        for warning in warnings:
             self.warn(warning)
-        if self._http is None:
-            return result
-        stats = self._http.stats
-        if stats.throttled:
-            self.warn("The API throttled %d request(s) with HTTP 429; the task waited %.1f s in all." % (
-                stats.throttled, stats.wait_seconds))
-        result["http"] = stats.as_dict()
-        return result
+        self.exit_json(**result)

@@ -147,20 +147,11 @@ http:
   type: dict
 """
 
-from ansible_collections.secops.m365_defender.plugins.module_utils._auth import auth_result
-from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
+from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule, token_result
 
 
 def run(module):
-    connection = module.connection
-    token = module.sign_in()
-    tenant_id = connection.tenant_id or token.claims.get("tid")
-    return {
-        "changed": False,
-        "auth": auth_result(token, connection.endpoints, tenant_id, connection.client_id),
-        "claims": token.claims,
-        "token_source": token.source,
-    }
+    return token_result(module.session, module.sign_in())
 
 
 def main():

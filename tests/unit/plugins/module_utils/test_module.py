@@ -12,7 +12,14 @@ import time
 import pytest
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
-from ansible_collections.secops.m365_defender.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, Connection
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
+from ansible_collections.secops.m365_defender.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, Connection, DefenderModule
+from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import set_module_args
+
+try:
+    from unittest import mock
+except ImportError:  # pragma: no cover
+    import mock
 
 TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
 CLIENT = "11111111-2222-3333-4444-555555555555"
@@ -117,3 +124,38 @@ def test_http_override_is_rejected_before_anything_else():
     with pytest.raises(InputError) as raised:
         Connection(params(tenant_id=TENANT, graph_url="http://graph.sandbox.test"))
     assert "'graph_url'" in raised.value.message
+
+
+# ----- the `http` result key and the throttling warning
+
+
+@pytest.fixture
+def session():
+    """The Session of a DefenderModule."""
+    with set_module_args({"tenant_id": TENANT}):
+        instance = DefenderModule(argument_spec={})
+    yield instance.session
+    instance.session.close()
+
+
+def test_no_http_layer_no_http_report(session):
+    assert session.report({"changed": False}) == ({"changed": False}, [])
+
+
+def test_http_report_without_throttling(session):
+    http = session.http
+    assert isinstance(http, HttpClient)
+    http.stats.requests, http.stats.retries, http.stats.wait_seconds, http.stats.paced_seconds = 3, 1, 0.5, 12.0
+    result, warnings = session.report({"changed": True, "x": 1})
+    assert result == {"changed": True, "x": 1, "http": {"requests": 3, "retries": 1, "throttled": 0, "wait_seconds": 0.5,
+                                                        "paced_seconds": 12.0}}
+    assert warnings == [], "a retried 5xx or pacing is no throttling"
+
+
+def test_throttling_is_reported_and_warned(session):
+    stats = session.http.stats
+    stats.requests, stats.retries, stats.throttled, stats.wait_seconds = 4, 3, 2, 7.5
+    result, warnings = session.report({"changed": False})
+    assert result["http"]["throttled"] == 2 and result["http"]["wait_seconds"] == 7.5
+    assert len(warnings) == 1
+    assert "throttled 2 request(s) with HTTP 429" in warnings[0] and "7.5 s" in warnings[0]
