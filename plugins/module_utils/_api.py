@@ -71,12 +71,14 @@ CLASSIFICATION = Enum(
     defender=("Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"),
 )
 
-# Microsoft's pages spell several determinations two ways; every spelling maps to one key.
+# Microsoft's pages spell several determinations two ways; every spelling maps to one key. Graph gets the
+# members of its alertDetermination enum (as its metadata and SDKs name them), not the incident page's
+# compromisedUser, clean, insufficientData and confirmedUserActivity.
 DETERMINATION = Enum(
     "determination",
     graph=("unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
-           "multiStagedAttack", "compromisedUser", "phishing", "maliciousUserActivity", "clean",
-           "insufficientData", "confirmedUserActivity", "lineOfBusinessApplication"),
+           "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious",
+           "notEnoughDataToValidate", "confirmedActivity", "lineOfBusinessApplication"),
     defender=("NotAvailable", "Apt", "Malware", "SecurityPersonnel", "SecurityTesting", "UnwantedSoftware",
               "Other", "MultiStagedAttack", "CompromisedAccount", "Phishing", "MaliciousUserActivity", "Clean",
               "NoEnoughDataToValidate", "ConfirmedActivity", "LineOfBusinessApplication"),
@@ -236,24 +238,28 @@ class ApiClient(object):
         self.tenant = tenant
         self.pages_read = 0
 
-    def _headers(self):
+    def _headers(self, extra=None):
         headers = {"Authorization": "Bearer " + self.authenticator.token().access_token,
                    "Accept": "application/json"}
         headers.update(self.flavour.headers)
+        headers.update(extra or {})
         return headers
 
     def call(self, method, path_or_url, params=None, body=None, rate=(), idempotent=None):
         """One JSON call; a 401 is answered by signing in again once, when credentials allow it."""
         url = path_or_url if path_or_url.startswith("https://") else self.endpoints.api_url + path_or_url
         kwargs = {"params": params, "rate": rate, "idempotent": idempotent}
+        extra_headers = {}
         if body is not None:
             kwargs["json"] = body
+            extra_headers["Content-Type"] = "application/json; charset=utf-8"
         try:
-            return self.http.request_json(method, url, tenant=self.tenant, headers=self._headers(), **kwargs)
+            return self.http.request_json(method, url, tenant=self.tenant, headers=self._headers(extra_headers),
+                                          **kwargs)
         except ApiError as exc:
             if exc.status != 401 or not self.authenticator.renew():
                 raise
-        return self.http.request_json(method, url, tenant=self.tenant, headers=self._headers(), **kwargs)
+        return self.http.request_json(method, url, tenant=self.tenant, headers=self._headers(extra_headers), **kwargs)
 
     def get(self, path_or_url, params=None, rate=()):
         return self.call("GET", path_or_url, params, rate=rate)

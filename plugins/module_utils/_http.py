@@ -28,6 +28,7 @@ except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 RETRY_STATUSES = frozenset([429, 500, 502, 503, 504])
+NOT_CARRIED_OUT_STATUSES = frozenset([429, 503])
 MAX_RETRY_WAIT = 60.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
@@ -136,15 +137,20 @@ class HttpClient(object):
                 self._wait(backoff_seconds(attempt))
                 attempt += 1
                 continue
-            if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
-                return response
             if response.status_code == 429:
                 self.stats.throttled += 1
+            if response.status_code not in self._retry_statuses(idempotent) or attempt >= self.retries:
+                return response
             delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is not None and delay > MAX_RETRY_WAIT:
                 return response
             self._wait(delay if delay is not None else backoff_seconds(attempt))
             attempt += 1
+
+    @staticmethod
+    def _retry_statuses(idempotent):
+        """A request that must not run twice is retried only on answers saying it was not carried out."""
+        return RETRY_STATUSES if idempotent else NOT_CARRIED_OUT_STATUSES
 
     def _send_once(self, method, url, headers, kwargs):
         request_headers = {"client-request-id": str(uuid.uuid4()), "return-client-request-id": "true"}

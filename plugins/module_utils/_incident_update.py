@@ -21,9 +21,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
 # determined) goes with every classification. Apt and securityPersonnel are deprecated but still accepted.
 DETERMINATIONS_BY_CLASSIFICATION = {
     "truepositive": frozenset(["multistagedattack", "malicioususeractivity", "compromiseduser", "malware",
-                               "phishing", "unwantedsoftware", "other", "apt"]),
+                               "phishing", "unwantedsoftware", "other", "apt", "securitypersonnel"]),
     "informationalexpectedactivity": frozenset(["securitytesting", "lineofbusinessapplication",
-                                                "confirmeduseractivity", "securitypersonnel", "other"]),
+                                                "confirmeduseractivity", "other"]),
     "falsepositive": frozenset(["clean", "insufficientdata", "other"]),
     "unknown": frozenset(),
 }
@@ -32,16 +32,17 @@ ENUM_OPTIONS = (("status", STATUS), ("classification", CLASSIFICATION), ("determ
 
 
 def check_pair(classification, determination):
-    """Refuse a determination that the classification does not allow (both given as enum keys)."""
-    if not determination or determination == "unknown" or not classification:
+    """Refuse a determination that the classification does not allow (both in any spelling, as given)."""
+    classification_key = CLASSIFICATION.key(classification or "")
+    determination_key = DETERMINATION.key(determination or "")
+    if not determination_key or determination_key == "unknown" or not classification_key:
         return
-    allowed = DETERMINATIONS_BY_CLASSIFICATION[classification]
-    if determination not in allowed:
+    allowed = DETERMINATIONS_BY_CLASSIFICATION[classification_key]
+    if determination_key not in allowed:
         names = sorted(DETERMINATION.spellings["graph"][key] for key in allowed) or ["unknown"]
         raise InputError(
             "Determination '%s' does not go with classification '%s'; it allows: %s." % (
-                DETERMINATION.spellings["graph"][determination], CLASSIFICATION.spellings["graph"][classification],
-                ", ".join(names)))
+                determination, classification, ", ".join(names)))
 
 
 class Plan(object):
@@ -71,11 +72,7 @@ class IncidentUpdate(object):
             raise InputError("Option 'status' cannot be 'redirected': Defender XDR sets it when it merges incidents.")
         if params.get("comment") is not None and not params["comment"].strip():
             raise InputError("Option 'comment' must not be empty.")
-        check_pair(self._key(CLASSIFICATION, "classification"), self._key(DETERMINATION, "determination"))
-
-    def _key(self, enum, name):
-        value = self.params.get(name)
-        return enum.key(value) if value is not None else None
+        check_pair(params.get("classification"), params.get("determination"))
 
     def plan(self, incident):
         """What must change on this incident (in the API's field names and spellings)."""
@@ -129,9 +126,9 @@ class IncidentUpdate(object):
         if "classification" not in plan.before and "determination" not in plan.before:
             return
         fields = self.flavour.fields
-        classification = plan.fields.get(fields["classification"], incident.get(fields["classification"]))
-        determination = plan.fields.get(fields["determination"], incident.get(fields["determination"]))
-        check_pair(CLASSIFICATION.key(classification or ""), DETERMINATION.key(determination or ""))
+        classification = self.params.get("classification") or incident.get(fields["classification"])
+        determination = self.params.get("determination") or incident.get(fields["determination"])
+        check_pair(classification, determination)
 
 
 def predicted(incident, plan, flavour):
@@ -157,7 +154,9 @@ def apply_plan(client, incident_id, plan, current):
     body = dict(plan.fields)
     if plan.comment is not None and comment_request is None:
         body["comment"] = plan.comment
-    incident = client.call("PATCH", path, body=body, rate=flavour.update_rate) if body else copy.deepcopy(current)
+    # A PATCH that carries a comment adds it again if repeated, so it is not retried after a lost answer.
+    incident = (client.call("PATCH", path, body=body, rate=flavour.update_rate, idempotent="comment" not in body)
+                if body else copy.deepcopy(current))
     if comment_request is not None:
         method, comment_path, comment_body = comment_request
         comments = client.call(method, comment_path, body=comment_body, rate=flavour.update_rate)

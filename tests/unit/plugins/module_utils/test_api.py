@@ -54,26 +54,31 @@ PAIRS = [
     (DETERMINATION, "unwantedSoftware", "UnwantedSoftware"),
     (DETERMINATION, "other", "Other"),
     (DETERMINATION, "multiStagedAttack", "MultiStagedAttack"),
-    (DETERMINATION, "compromisedUser", "CompromisedAccount"),
+    (DETERMINATION, "compromisedAccount", "CompromisedAccount"),
     (DETERMINATION, "phishing", "Phishing"),
     (DETERMINATION, "maliciousUserActivity", "MaliciousUserActivity"),
-    (DETERMINATION, "clean", "Clean"),
-    (DETERMINATION, "insufficientData", "NoEnoughDataToValidate"),
-    (DETERMINATION, "confirmedUserActivity", "ConfirmedActivity"),
+    (DETERMINATION, "notMalicious", "Clean"),
+    (DETERMINATION, "notEnoughDataToValidate", "NoEnoughDataToValidate"),
+    (DETERMINATION, "confirmedActivity", "ConfirmedActivity"),
     (DETERMINATION, "lineOfBusinessApplication", "LineOfBusinessApplication"),
 ]
 
 # The other spellings of reference §4 (and the Defender docs' own disagreements) -> (graph, defender).
 ALIASES = [
-    (DETERMINATION, "CompromisedAccount", "compromisedUser", "CompromisedAccount"),
-    (DETERMINATION, "CompromisedUser", "compromisedUser", "CompromisedAccount"),
-    (DETERMINATION, "NoEnoughDataToValidate", "insufficientData", "NoEnoughDataToValidate"),
-    (DETERMINATION, "notEnoughDataToValidate", "insufficientData", "NoEnoughDataToValidate"),
-    (DETERMINATION, "InsufficientData", "insufficientData", "NoEnoughDataToValidate"),
-    (DETERMINATION, "ConfirmedActivity", "confirmedUserActivity", "ConfirmedActivity"),
-    (DETERMINATION, "ConfirmedUserActivity", "confirmedUserActivity", "ConfirmedActivity"),
-    (DETERMINATION, "notMalicious", "clean", "Clean"),
+    (DETERMINATION, "CompromisedAccount", "compromisedAccount", "CompromisedAccount"),
+    (DETERMINATION, "CompromisedUser", "compromisedAccount", "CompromisedAccount"),
+    (DETERMINATION, "NoEnoughDataToValidate", "notEnoughDataToValidate", "NoEnoughDataToValidate"),
+    (DETERMINATION, "notEnoughDataToValidate", "notEnoughDataToValidate", "NoEnoughDataToValidate"),
+    (DETERMINATION, "InsufficientData", "notEnoughDataToValidate", "NoEnoughDataToValidate"),
+    (DETERMINATION, "ConfirmedActivity", "confirmedActivity", "ConfirmedActivity"),
+    (DETERMINATION, "ConfirmedUserActivity", "confirmedActivity", "ConfirmedActivity"),
+    (DETERMINATION, "notMalicious", "notMalicious", "Clean"),
     (DETERMINATION, "NotAvailable", "unknown", "NotAvailable"),
+    # The incident resource page's spellings, which Graph's alertDetermination enum does not use.
+    (DETERMINATION, "compromisedUser", "compromisedAccount", "CompromisedAccount"),
+    (DETERMINATION, "clean", "notMalicious", "Clean"),
+    (DETERMINATION, "insufficientData", "notEnoughDataToValidate", "NoEnoughDataToValidate"),
+    (DETERMINATION, "confirmedUserActivity", "confirmedActivity", "ConfirmedActivity"),
     (SEVERITY, "UnSpecified", "unknown", "UnSpecified"),
     (SEVERITY, "unspecified", "unknown", "UnSpecified"),
 ]
@@ -393,7 +398,7 @@ def test_call_sends_a_json_body(transport):
     assert client.call("PATCH", "/incidents/7", body={"status": "Resolved"}) == {"incidentId": 7, "status": "Resolved"}
     seen = transport.seen[0]
     assert (seen.method, seen.url, seen.body) == ("PATCH", DEFENDER_URL + "/api/incidents/7", '{"status": "Resolved"}')
-    assert seen.headers["Content-Type"] == "application/json"
+    assert seen.headers["Content-Type"] == "application/json; charset=utf-8"
 
 
 def test_a_garbled_page_is_read_again(transport):

@@ -172,10 +172,6 @@ def test_deprecated_apt_is_a_true_positive():
             check_pair(*pair_keys(classification, "apt"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG _incident_update.py DETERMINATIONS_BY_CLASSIFICATION: securityPersonnel is "
-                   "filed under informationalExpectedActivity, but Microsoft's alertDetermination documentation "
-                   "describes it as 'A true positive alert that detected valid suspicious activity that someone on "
-                   "the customer's security team performed'; truePositive + securityPersonnel is refused")
 def test_deprecated_security_personnel_is_accepted_as_a_true_positive():
     check_pair(*pair_keys("truePositive", "SecurityPersonnel"))
 
@@ -269,11 +265,6 @@ def test_classification_and_determination_are_sent_in_the_apis_spelling(api, cla
     assert plan.after == {"classification": wanted[0], "determination": wanted[1]}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG _api.py DETERMINATION graph spellings: Graph's alertDetermination enum (its "
-                   "$metadata, as every Microsoft Graph SDK generates it, and the alert resource page) has the members "
-                   "compromisedAccount, confirmedActivity, notMalicious, notEnoughDataToValidate; the module sends "
-                   "compromisedUser, confirmedUserActivity, clean, insufficientData, which only the incident "
-                   "resource page lists")
 @pytest.mark.parametrize("classification, determination, member", [
     ("truePositive", "compromisedAccount", "compromisedAccount"),
     ("informationalExpectedActivity", "confirmedActivity", "confirmedActivity"),

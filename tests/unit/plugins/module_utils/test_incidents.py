@@ -125,7 +125,7 @@ def test_graph_server_filter_applies_everything():
         " and (status eq 'active' or status eq 'inProgress')"
         " and severity eq 'high'"
         " and classification eq 'truePositive'"
-        " and determination eq 'compromisedUser'"
+        " and determination eq 'compromisedAccount'"
         " and assignedTo eq 'o''brien@contoso.com'"
         " and createdDateTime ge 2024-04-30T22:00:00Z"
         " and lastUpdateDateTime ge 2026-11-25T10:00:00Z"

@@ -16,11 +16,6 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._http import 
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, Connection, DefenderModule
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import set_module_args
 
-try:
-    from unittest import mock
-except ImportError:  # pragma: no cover
-    import mock
-
 TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
 CLIENT = "11111111-2222-3333-4444-555555555555"
 

@@ -10,6 +10,7 @@ __metaclass__ = type
 import time
 
 import pytest
+import requests
 import yaml
 
 from ansible_collections.secops.m365_defender.plugins.modules import hunting_query
@@ -173,3 +174,15 @@ def test_throttling_beyond_the_retries_fails_with_retry_after(transport, waits):
     assert result["status"] == 429 and result["retry_after"] == "5"
     assert "maximum allowed 45" in result["msg"]
     assert waits == [5.0] and len(transport.seen) == 2
+
+
+def test_a_query_whose_answer_was_lost_is_sent_again(transport, waits):
+    """Hunting only reads, so its POST is repeated after a lost connection like a GET."""
+    service = serve(transport, "graph", GRAPH_ANSWER)
+    transport.answer(requests.exceptions.ConnectionError("('Connection aborted.', ConnectionResetError(104, 'reset'))"))
+    outcome, result = run()
+    assert outcome == "exit", result
+    assert result["row_count"] == len(ROWS)
+    assert len(transport.seen) == 2 and len(service.hunting_bodies) == 1
+    assert result["http"]["retries"] == 1 and result["http"]["throttled"] == 0
+    assert "warnings" not in result

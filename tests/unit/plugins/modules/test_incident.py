@@ -12,6 +12,7 @@ import json
 import time
 
 import pytest
+import requests
 
 from ansible_collections.secops.m365_defender.plugins.modules import incident
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
@@ -146,6 +147,7 @@ def test_graph_comment_only_is_one_post(transport):
     assert requests_sent(transport) == [("GET", "/v1.0/security/incidents/7"), ("POST", "/v1.0/security/incidents/7/comments")]
     assert comment_texts(result["incident"]) == ["First.", "Escalated to tier 2."]
     assert result["incident"]["status"] == "active"
+    assert len(service.writes) == 1
 
 
 # ----- check mode and diff
@@ -282,3 +284,51 @@ def test_a_refused_held_token_is_renewed_once_with_the_credentials(transport):
     ]
     assert len(entra.token_requests) == 1
     assert json.loads(api_calls[-1].body) == {"status": "resolved"}
+
+
+# ----- a write whose answer is lost
+
+
+class LosesAnswers(object):
+    """Carries every request out on the service, then loses the answer of the first `count` writes."""
+
+    def __init__(self, service, count=1):
+        self.service = service
+        self.count = count
+
+    def __call__(self, seen):
+        answer = self.service(seen)
+        if seen.method in ("PATCH", "POST") and self.count:
+            self.count -= 1
+            raise requests.exceptions.ConnectionError("('Connection aborted.', RemoteDisconnected('Remote end closed "
+                                                      "connection without response'))")
+        return answer
+
+
+@pytest.mark.parametrize("api", ["graph", "defender"])
+def test_an_update_without_a_comment_is_sent_again_after_a_lost_answer(transport, waits, api):
+    service = IncidentService(api, API_URL[api], [graph_incident() if api == "graph" else defender_incident()])
+    transport.handler = LosesAnswers(service)
+    outcome, result = run(api=api, status="resolved")
+    assert outcome == "exit", result
+    assert [method for method, path, body in service.writes] == ["PATCH", "PATCH"], "setting a status twice is harmless"
+    assert result["incident"]["status"].lower() == "resolved"
+    assert result["http"]["retries"] == 1 and waits == [0.5]
+
+
+def test_a_graph_comment_is_not_posted_again_after_a_lost_answer(transport, waits):
+    service = IncidentService("graph", API_URL["graph"], [graph_incident()])
+    transport.handler = LosesAnswers(service)
+    outcome, result = run(comment="Taken.")
+    assert outcome == "fail"
+    assert "got no complete answer" in result["msg"]
+    assert [method for method, path, body in service.writes] == ["POST"]
+    assert comment_texts(service.incidents["7"]) == ["First.", "Taken."]
+
+
+def test_a_defender_comment_is_not_sent_again_after_a_lost_answer(transport, waits):
+    service = IncidentService("defender", API_URL["defender"], [defender_incident()])
+    transport.handler = LosesAnswers(service)
+    run(api="defender", status="resolved", comment="Closed.")
+    assert comment_texts(service.incidents["7"]) == ["Closed."]
+    assert len(service.writes) == 1
