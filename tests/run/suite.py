@@ -1,0 +1,863 @@
+"""Build and test driver of the secops.m365_defender collection: ``make demo``, ``make test`` and friends.
+
+Sets up everything it needs by itself (idempotent, fast when done): two virtual environments under .venv/,
+the collection where ansible-playbook and ansible-test can find it under .build/, ansible-test's pip
+bootstrap script, and the sandbox (tests/sandbox/) for the demo and the integration tests.
+docs/development.md explains the stages, the environments and the traps.
+
+    python3 tests/run/suite.py setup|demo|build|test [--only STAGE ...] [--core oldest|newest]
+"""
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+VENV_ROOT = os.path.join(ROOT, '.venv')
+BUILD = os.path.join(ROOT, '.build')
+LOGS = os.path.join(BUILD, 'logs')
+NAMESPACE, NAME = 'secops', 'm365_defender'
+GET_PIP = os.path.join(ROOT, 'tests', 'run', 'get_pip.py')
+SANDBOX_CONTROL = os.path.join(ROOT, 'tests', 'sandbox', 'control.py')
+
+# What goes into both environments, besides ansible-core; files that do not exist are left out.
+REQUIREMENT_FILES = (
+    'requirements.txt',
+    'tests/unit/requirements.txt',
+    'tests/run/requirements.txt',
+    'tests/sandbox/requirements.txt',
+)
+OLDEST_CORE = 'ansible-core>=2.16,<2.17'
+NEWEST_CORE = 'ansible-core>=2.21,<2.22'
+FALLBACK_CORE = 'ansible-core<2.20'  # the newest core that still runs on Python 3.11
+NEWEST_PYTHONS = ((3, 14), (3, 13), (3, 12))  # Pythons that ansible-core 2.21 supports as a controller
+COMMAND_TIMEOUT = 20 * 60
+# Per ansible-test run, well above the normal (cold: sanity 2 min, units 10 s, integration 1-2 min), so that a
+# hanging test fails its stage instead of the whole CI run (90 min).
+STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 15 * 60}
+# The integration tests' sandbox runs its rate-limit windows and Retry-After 100 times faster (the demo's runs
+# in real time); targets find the factor in m365d_sandbox.time_scale.
+INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
+STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox')
+
+
+class SetupError(Exception):
+    """Something the suite needs could not be set up; the message says what and where the log is."""
+
+
+def say(message=''):
+    """Print a line at once (output is often piped)."""
+    print(message, flush=True)
+
+
+def tail(path, lines=60):
+    """The last lines of a log file."""
+    try:
+        with open(path, encoding='utf-8', errors='replace') as handle:
+            return ''.join(handle.readlines()[-lines:])
+    except OSError:
+        return ''
+
+
+def run_logged(command, log, cwd=ROOT, env=None, timeout=COMMAND_TIMEOUT, append=True):
+    """Run a command with its output going to a log file; return the exit code (124 on timeout).
+
+    The command gets a process group of its own, which is ended (by its id) on a timeout or when this
+    process is interrupted, so that nothing it started runs on.
+    """
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, 'a' if append else 'w', encoding='utf-8') as handle:
+        handle.write('\n$ (cd %s && %s)\n' % (cwd, ' '.join(command)))
+        handle.flush()
+        try:
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=handle,  # pylint: disable=consider-using-with
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as ex:
+            handle.write('\n*** could not run: %s\n' % ex)
+            return 127
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            end_group(process)
+            handle.write('\n*** timed out after %d s\n' % timeout)
+            return 124
+        except BaseException:
+            end_group(process)
+            raise
+
+
+def end_group(process):
+    """SIGTERM to a child's process group, SIGKILL if it is still there 10 s later."""
+    for signum, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, signum)
+        except OSError:
+            pass
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class Lock:
+    """An exclusive lock on a file under .build/, so parallel runs do not build the same thing at once."""
+
+    def __init__(self, name):
+        self.path = os.path.join(BUILD, 'locks', name + '.lock')
+        self.handle = None
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.handle = open(self.path, 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+        if fcntl:
+            try:
+                fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say('Waiting for another run in this tree to finish (%s) ...' % os.path.relpath(self.path, ROOT))
+                fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pythons and virtual environments
+
+
+def probe_python(executable):
+    """((major, minor), real path) of a Python that can create virtual environments, or None (e.g. a broken
+    pyenv shim). The real path keys the environment, however the Python was reached (shim, symlink)."""
+    probe = 'import os, sys, venv, ensurepip; print("%d.%d" % sys.version_info[:2], os.path.realpath(sys.executable))'
+    try:
+        result = subprocess.run([executable, '-c', probe], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.fullmatch(r'(\d+)\.(\d+) (.+)\n?', result.stdout) if result.returncode == 0 else None
+    return ((int(match.group(1)), int(match.group(2))), match.group(3)) if match else None
+
+
+def pyenv_roots():
+    """Where pyenv may keep its Pythons: $PYENV_ROOT, `pyenv root`, beside the pyenv program, ~/.pyenv."""
+    roots = [os.environ.get('PYENV_ROOT')]
+    pyenv = shutil.which('pyenv')
+    if pyenv:
+        try:
+            result = subprocess.run([pyenv, 'root'], capture_output=True, text=True, timeout=30, check=False)
+            roots.append(result.stdout.strip() if result.returncode == 0 else None)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        roots.append(os.path.dirname(os.path.dirname(os.path.realpath(pyenv))))  # <root>/libexec/pyenv
+    roots.append(os.path.expanduser('~/.pyenv'))
+    unique = []
+    for root in roots:
+        if root and os.path.isdir(os.path.join(root, 'versions')) and root not in unique:
+            unique.append(root)
+    return unique
+
+
+def find_newest_python():
+    """The newest Python that ansible-core 2.21 supports, preferring real binaries over pyenv shims."""
+    candidates = []
+    for version in NEWEST_PYTHONS:
+        name = 'python%d.%d' % version
+        for root in pyenv_roots():
+            found = glob.glob(os.path.join(root, 'versions', '%d.%d.*' % version, 'bin', name))
+            candidates.extend(sorted(found, key=lambda path: [int(part) for part in re.findall(r'\d+', path)], reverse=True))
+        for directory in ('/usr/local/bin', '/usr/bin'):
+            candidates.append(os.path.join(directory, name))
+        if shutil.which(name):
+            candidates.append(shutil.which(name))
+    for candidate in candidates:
+        found = probe_python(candidate) if os.access(candidate, os.X_OK) else None
+        if found and found[0] in NEWEST_PYTHONS:
+            return found[1]
+    return None
+
+
+class Venv:
+    """One of the two virtual environments: a base Python, an ansible-core range and the requirement files."""
+
+    def __init__(self, name, python, core):
+        self.name = name
+        self.base_python = python
+        self.core = core
+        self.path = os.path.join(VENV_ROOT, name)
+        self.stamp_path = os.path.join(self.path, '.suite-stamp')
+        self.log = os.path.join(LOGS, 'setup-%s.log' % name)
+        self._facts = None
+
+    @classmethod
+    def named(cls, name):
+        """The 'oldest' or the 'newest' environment; the Pythons can be overridden for experiments."""
+        python3 = shutil.which('python3') or sys.executable
+        python3 = (probe_python(python3) or (None, python3))[1]
+        if name == 'oldest':
+            return cls(name, os.environ.get('M365D_OLDEST_PYTHON') or python3, OLDEST_CORE)
+        python = os.environ.get('M365D_NEWEST_PYTHON') or find_newest_python()
+        if python:
+            return cls(name, python, NEWEST_CORE)
+        return cls(name, python3, FALLBACK_CORE)
+
+    def bin(self, program):
+        """A program in the environment's bin directory."""
+        return os.path.join(self.path, 'bin', program)
+
+    @property
+    def python(self):
+        """The environment's Python."""
+        return self.bin('python')
+
+    def requirement_files(self):
+        """The requirement files that exist, as absolute paths."""
+        return [os.path.join(ROOT, name) for name in REQUIREMENT_FILES if os.path.exists(os.path.join(ROOT, name))]
+
+    def wanted_stamp(self):
+        """A digest of everything that decides the environment's content."""
+        digest = hashlib.sha256()
+        digest.update(os.path.realpath(self.base_python).encode())
+        digest.update(self.core.encode())
+        for path in self.requirement_files():
+            digest.update(os.path.relpath(path, ROOT).encode())
+            with open(path, 'rb') as handle:
+                digest.update(handle.read())
+        return '%s %s\n' % (os.path.realpath(self.base_python), digest.hexdigest())
+
+    def current_stamp(self):
+        """What the environment was last built from, or ''."""
+        try:
+            with open(self.stamp_path, encoding='utf-8') as handle:
+                return handle.read()
+        except OSError:
+            return ''
+
+    def ensure(self):
+        """Create or update the environment when its stamp does not match; quick when it does."""
+        wanted = self.wanted_stamp()
+        if self.current_stamp() == wanted and os.path.exists(self.python):
+            return self
+        with Lock('venv-' + self.name):
+            current = self.current_stamp()
+            if current == wanted and os.path.exists(self.python):
+                return self
+            started = time.monotonic()
+            say('Setting up .venv/%s (%s on %s); log: %s' % (self.name, self.core, self.base_python, os.path.relpath(self.log, ROOT)))
+            os.makedirs(LOGS, exist_ok=True)
+            with open(self.log, 'w', encoding='utf-8'):
+                pass
+            if not probe_python(self.base_python):
+                raise SetupError('%s cannot create virtual environments (for .venv/%s)' % (self.base_python, self.name))
+            same_base = current.split(' ')[0] == wanted.split(' ')[0]
+            if not (same_base and os.path.exists(self.python) and probe_python(self.python)):
+                shutil.rmtree(self.path, ignore_errors=True)
+                if run_logged([self.base_python, '-m', 'venv', self.path], self.log) != 0:
+                    raise SetupError('could not create .venv/%s with %s:\n%s' % (self.name, self.base_python, tail(self.log)))
+            if os.path.exists(self.stamp_path):
+                os.remove(self.stamp_path)
+            command = [self.python, '-m', 'pip', 'install', '--disable-pip-version-check', self.core]
+            for path in self.requirement_files():
+                command.extend(['-r', path])
+            if run_logged(command, self.log) != 0:
+                raise SetupError('pip could not install into .venv/%s:\n%s' % (self.name, tail(self.log)))
+            with open(self.stamp_path, 'w', encoding='utf-8') as handle:
+                handle.write(wanted)
+            say('  .venv/%s ready in %.0f s' % (self.name, time.monotonic() - started))
+        return self
+
+    def facts(self):
+        """Python version ('3.11'), ansible-core version and the pip version ansible-test bootstraps."""
+        if self._facts is None:
+            probe = r'''
+import json, os, re, sys
+import ansible.release
+facts = {"python": "%d.%d" % sys.version_info[:2], "core": ansible.release.__version__, "pip": None}
+try:
+    from ansible_test._internal.python_requirements import get_venv_packages
+    class Python:
+        version = facts["python"]
+    facts["pip"] = get_venv_packages(Python())["pip"]
+except Exception:
+    import ansible_test
+    source = os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")
+    with open(source) as handle:
+        found = re.search(r"\bpip='([0-9.]+)'", handle.read())
+    facts["pip"] = found and found.group(1)
+print(json.dumps(facts))
+'''
+            result = subprocess.run([self.python, '-c', probe], capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise SetupError('cannot read the versions in .venv/%s:\n%s' % (self.name, result.stderr))
+            self._facts = json.loads(result.stdout)
+        return self._facts
+
+    @property
+    def label(self):
+        """E.g. 'core 2.16.19 / Python 3.11'."""
+        facts = self.facts()
+        return 'ansible-core %s, Python %s' % (facts['core'], facts['python'])
+
+    @property
+    def short(self):
+        """E.g. '2.16'."""
+        return '.'.join(self.facts()['core'].split('.')[:2])
+
+    def env(self, **extra):
+        """The environment for programs of this virtual environment (its bin first on PATH)."""
+        env = dict(os.environ)
+        env['PATH'] = os.path.join(self.path, 'bin') + os.pathsep + env.get('PATH', os.defpath)
+        env['VIRTUAL_ENV'] = self.path
+        env.pop('PYTHONPATH', None)
+        env.update(extra)
+        return env
+
+
+def seed_get_pip(venv):
+    """Install tests/run/get_pip.py where ansible-test --venv looks for its pip bootstrap script."""
+    version = venv.facts()['pip']
+    if not version:
+        raise SetupError('cannot tell which pip version ansible-test in .venv/%s bootstraps' % venv.name)
+    target = os.path.expanduser('~/.ansible/test/cache/get_pip_%s.py' % version.replace('.', '_'))
+    with open(GET_PIP, encoding='utf-8') as handle:
+        wanted = handle.read()
+    try:
+        with open(target, encoding='utf-8') as handle:
+            current = handle.read()
+    except OSError:
+        current = None
+    # A genuine get-pip.py that someone put there works too; only ours is kept up to date.
+    if current is None or (current != wanted and 'secops.m365_defender get-pip stand-in' in current):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temporary = target + '.suite'
+        with open(temporary, 'w', encoding='utf-8') as handle:
+            handle.write(wanted)
+        os.replace(temporary, target)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The collection, where the tools can find it
+
+
+def tree_files():
+    """The working tree's files as git sees them: tracked and untracked-but-not-ignored (relative paths)."""
+    try:
+        result = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], cwd=ROOT,
+                                capture_output=True, check=True)
+        names = [name for name in result.stdout.decode('utf-8', 'surrogateescape').split('\0') if name]
+    except (OSError, subprocess.CalledProcessError):
+        names = []
+        skip = {'.git', '.venv', '.build', 'output', '__pycache__', '.pytest_cache'}
+        for directory, subdirectories, files in os.walk(ROOT):
+            subdirectories[:] = [sub for sub in subdirectories if sub not in skip]
+            names.extend(os.path.relpath(os.path.join(directory, name), ROOT) for name in files)
+    return sorted(set(name for name in names if os.path.lexists(os.path.join(ROOT, name))))
+
+
+def collection_link():
+    """.build/collections/ansible_collections/secops/m365_defender -> the repository (for ansible-playbook)."""
+    collections = os.path.join(BUILD, 'collections')
+    link = os.path.join(collections, 'ansible_collections', NAMESPACE, NAME)
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.islink(link) and os.readlink(link) == ROOT:
+        return collections
+    if os.path.islink(link) or os.path.isfile(link):
+        os.remove(link)
+    elif os.path.isdir(link):
+        shutil.rmtree(link)
+    os.symlink(ROOT, link)
+    return collections
+
+
+def collection_copy(flavour):
+    """A fresh physical copy of the working tree for ansible-test (a symlink would be resolved away).
+
+    The copy gets an empty git repository of its own, so ansible-test lists its files with the copy's
+    .gitignore. Its tests/output/.tmp/delegation (the Python environments ansible-test --venv builds for units and
+    integration) is kept from one run to the next; everything else is copied anew.
+    """
+    top = os.path.join(BUILD, 'ansible-test', flavour)
+    dest = os.path.join(top, 'ansible_collections', NAMESPACE, NAME)
+    keep = os.path.join(dest, 'tests', 'output', '.tmp', 'delegation')
+    parked = os.path.join(top, 'delegation.parked')
+    shutil.rmtree(parked, ignore_errors=True)
+    if os.path.isdir(keep):
+        os.rename(keep, parked)
+    shutil.rmtree(os.path.join(top, 'ansible_collections'), ignore_errors=True)
+    for name in tree_files():
+        source = os.path.join(ROOT, name)
+        target = os.path.join(dest, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.islink(source):
+            os.symlink(os.readlink(source), target)
+        else:
+            shutil.copy2(source, target)
+    if os.path.isdir(parked):
+        os.makedirs(os.path.dirname(keep), exist_ok=True)
+        os.rename(parked, keep)
+    # ansible-test lists content with the nearest enclosing git repository: without one of its own, the copy
+    # would be seen through the repository around .build/, where it is ignored, and hold no files at all.
+    subprocess.run(['git', 'init', '-q', dest], check=True, stdin=subprocess.DEVNULL)
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The sandbox
+
+
+class Sandbox:
+    """Starts the sandbox (tests/sandbox/control.py) on entry and always stops it on exit."""
+
+    def __init__(self, python, state_dir, log, time_scale=None):
+        self.python = python
+        self.state_dir = state_dir
+        self.log = log
+        self.time_scale = time_scale
+        self.info = None
+
+    def __enter__(self):
+        if not os.path.exists(SANDBOX_CONTROL):
+            raise SetupError('the sandbox is missing: %s' % os.path.relpath(SANDBOX_CONTROL, ROOT))
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        os.makedirs(self.state_dir)
+        command = [self.python, SANDBOX_CONTROL, 'start', '--state-dir', self.state_dir]
+        if self.time_scale is not None:
+            command.extend(['--time-scale', str(self.time_scale)])
+        code = run_logged(command, self.log, timeout=180)
+        path = os.path.join(self.state_dir, 'sandbox.json')
+        if os.path.exists(path):
+            with open(path, encoding='utf-8') as handle:
+                self.info = json.load(handle)
+        if code != 0 or not self.info:
+            self.__exit__(None, None, None)
+            raise SetupError('the sandbox did not start (exit code %d):\n%s' % (code, tail(self.log)))
+        return self.info
+
+    def __exit__(self, *exc):
+        if os.path.exists(os.path.join(self.state_dir, 'sandbox.json')):
+            run_logged([self.python, SANDBOX_CONTROL, 'stop', '--state-dir', self.state_dir], self.log, timeout=60)
+        pid = (self.info or {}).get('pid')
+        if isinstance(pid, int) and pid > 1:
+            deadline = time.monotonic() + 10
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if alive(pid):  # control.py stop did not manage it: end the sandbox's own process, by its id
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        self.info = None
+
+
+def alive(pid):
+    """Whether a process exists (and is not a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open('/proc/%d/stat' % pid, encoding='utf-8') as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return True
+
+
+def named(items, name):
+    """The entry called ``name`` of sandbox.json's 'tenants' or 'apps'."""
+    found = next((item for item in items or () if item.get('name') == name), None)
+    if not found:
+        raise SetupError('sandbox.json has no %r' % name)
+    return found
+
+
+def demo_vars(info, output_dir):
+    """The extra vars of playbooks/demo.yml: tenant Contoso, app soc-reader with its valid secret."""
+    app = named(info.get('apps'), 'soc-reader')
+    secret = next((item['value'] for item in app.get('secrets') or () if not item.get('expired')), None)
+    if not secret:
+        raise SetupError('sandbox.json has no valid secret for soc-reader')
+    return {
+        'm365d_base_url': info['base_url'],
+        'm365d_ca_path': info['ca_path'],
+        'm365d_tenant_id': named(info.get('tenants'), 'Contoso')['id'],
+        'm365d_client_id': app['client_id'],
+        'm365d_client_secret': secret,
+        'm365d_output_dir': output_dir,
+    }
+
+
+def write_vars(path, data):
+    """Write variables as YAML (JSON is YAML), readable only by the owner: it holds a secret."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
+        handle.write('---\n# Written by tests/run/suite.py from sandbox.json.\n')
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write('\n')
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results
+
+
+class Results:
+    """Counts per stage, printed as they come, and the closing line."""
+
+    def __init__(self):
+        self.stages = []
+
+    def add(self, stage, passed, failed, skipped=0, seconds=0.0, log=None, note=''):
+        """Record a stage's counts and print its line (and the log's tail when it failed)."""
+        self.stages.append((stage, passed, failed, skipped))
+        line = '%-28s %3d passed, %d failed' % (stage, passed, failed)
+        if skipped:
+            line += ', %d skipped' % skipped
+        line += '  (%.0f s)' % seconds
+        if note:
+            line += '  ' + note
+        say(('FAIL ' if failed else 'ok   ') + line)
+        if failed and log:
+            say('---- from %s ----' % os.path.relpath(log, ROOT))
+            say(failure_excerpt(log))
+            say('----')
+
+    def totals(self):
+        """(passed, failed, skipped) over all stages."""
+        return tuple(sum(stage[index] for stage in self.stages) for index in (1, 2, 3))
+
+
+def failure_excerpt(log, limit=40):
+    """The lines of a log that say what failed (ansible-test, pytest, ansible-playbook), else its last lines."""
+    lines = tail(log, 5000).splitlines()
+    keep = []
+    for index, line in enumerate(lines):
+        if line.startswith(('fatal: [', 'failed: [')):
+            # ansible-playbook: a failure that the task expects is followed by "...ignoring" before the next task
+            after = next((other for other in lines[index + 1:] if other.startswith(('...ignoring', 'TASK [', 'PLAY RECAP', 'RUNNING '))), '')
+            if after.startswith('...ignoring'):
+                continue
+        elif not re.match(r'(ERROR|FATAL):|FAILED |E   |\*\*\* |\S+\.\w+:\d+:\d+: ', line):
+            continue
+        keep.append(line if len(line) <= 300 else line[:300] + ' ...')
+        if 'listed below' in line:  # ansible-test's list of failed tests or targets
+            keep.extend(name for name in lines[index + 1:index + 60] if re.fullmatch(r'[\w.-]+( --python [\d.]+)?', name))
+    if not keep:
+        return tail(log, limit).rstrip()
+    if len(keep) > limit:
+        keep = keep[:limit] + ['... %d more lines; see the log' % (len(keep) - limit)]
+    return '\n'.join(keep)
+
+
+def junit_counts(paths):
+    """(passed, failed, skipped) from JUnit XML files."""
+    passed = failed = skipped = 0
+    for path in paths:
+        try:
+            cases = ET.parse(path).getroot().iter('testcase')
+        except (ET.ParseError, OSError):
+            failed += 1
+            continue
+        for case in cases:
+            kinds = {child.tag for child in case}
+            if kinds & {'failure', 'error'}:
+                failed += 1
+            elif 'skipped' in kinds:
+                skipped += 1
+            else:
+                passed += 1
+    return passed, failed, skipped
+
+
+def fresh_dir(path):
+    """Empty a directory (creating it)."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+
+
+def ansible_test(venv, copy, args, log, append=False):
+    """Run ansible-test from a venv, in the physical copy (a fresh log unless ``append``)."""
+    command = [venv.bin('ansible-test')] + args + ['--color', 'no']
+    return run_logged(command, log, cwd=copy, env=venv.env(), timeout=STAGE_TIMEOUTS[args[0]], append=append)
+
+
+def stage_sanity(results, venv, copy):
+    """ansible-test sanity, every test, one result per test (from its --junit files)."""
+    stage = 'sanity-%s' % venv.short
+    log = os.path.join(LOGS, stage + '.log')
+    junit = os.path.join(copy, 'tests', 'output', 'junit')
+    fresh_dir(junit)
+    started = time.monotonic()
+    code = ansible_test(venv, copy, ['sanity', '--venv', '--python', venv.facts()['python'], '--junit'], log)
+    passed, failed, skipped = junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
+    if code != 0 and not failed:
+        failed = 1  # ansible-test failed outside any one test (set-up, bootstrap, ...)
+    results.add(stage, passed, failed, skipped, time.monotonic() - started, log)
+
+
+# ansible-test units runs its test contexts in this order and stops at the first that fails.
+UNIT_CONTEXTS = (
+    ('modules', ['tests/unit/plugins/modules/']),
+    ('module_utils', ['tests/unit/plugins/module_utils/']),
+    ('controller', ['--exclude', 'tests/unit/plugins/modules/', '--exclude', 'tests/unit/plugins/module_utils/']),
+)
+
+
+def stage_units(results, venv, copy):
+    """ansible-test units, one result per test case (from pytest's JUnit files).
+
+    When a test context fails, ansible-test does not run the contexts after it; those are run on their own,
+    so that the counts cover every test.
+    """
+    stage = 'units-%s' % venv.short
+    log = os.path.join(LOGS, stage + '.log')
+    junit = os.path.join(copy, 'tests', 'output', 'junit')
+    fresh_dir(junit)
+    started = time.monotonic()
+    command = ['units', '--venv', '--python', venv.facts()['python']]
+    code = ansible_test(venv, copy, command, log)
+    if code != 0:
+        ran = re.findall(r'^Unit test (\w+) with Python', tail(log, 100000), re.M)
+        names = [context[0] for context in UNIT_CONTEXTS]
+        if ran and ran[-1] in names:
+            for name, selection in UNIT_CONTEXTS[names.index(ran[-1]) + 1:]:
+                if selection[0].startswith('--') or os.path.isdir(os.path.join(copy, selection[0])):
+                    ansible_test(venv, copy, command + selection, log, append=True)
+    passed, failed, skipped = junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
+    note = ''
+    if code != 0 and not failed:
+        failed = 1
+    elif code == 0 and not passed + failed + skipped:
+        note = '(no unit tests found)'
+    results.add(stage, passed, failed, skipped, time.monotonic() - started, log, note)
+
+
+def integration_config(copy, info):
+    """tests/integration/integration_config.yml: ansible-test passes it to every target as extra vars."""
+    write_vars(os.path.join(copy, 'tests', 'integration', 'integration_config.yml'), {
+        'm365d_base_url': info['base_url'],
+        'm365d_admin_url': info['admin_url'],
+        'm365d_ca_path': info['ca_path'],
+        'm365d_sandbox': info,
+    })
+
+
+def stage_integration(results, venv, copy, info, targets=()):
+    """ansible-test integration against the running sandbox, one result per target."""
+    stage = 'integration-%s' % venv.short
+    log = os.path.join(LOGS, stage + '.log')
+    started = time.monotonic()
+    integration_config(copy, info)
+    command = ['integration', '--venv', '--python', venv.facts()['python'], '--continue-on-error'] + list(targets)
+    code = ansible_test(venv, copy, command, log)
+    with open(log, encoding='utf-8', errors='replace') as handle:
+        lines = handle.read().splitlines()
+    ran = set(match.group(1) for match in (re.match(r'Running (\S+) integration test (?:role|script)$', line) for line in lines) if match)
+    failed_targets = set()
+    for index, line in enumerate(lines):
+        if re.search(r'The \d+ integration test\(s\) listed below \(out of \d+\) failed', line):
+            for name in lines[index + 1:]:
+                if not re.fullmatch(r'[\w.-]+', name):
+                    break
+                failed_targets.add(name)
+    failed = len(failed_targets)
+    passed = len(ran - failed_targets)
+    if code != 0 and not failed:
+        failed = 1
+    note = '(no targets)' if code == 0 and not ran else ''
+    results.add(stage, passed, failed, 0, time.monotonic() - started, log, note)
+
+
+def stage_changelog(results, venv):
+    """antsibull-changelog lint on changelogs/."""
+    log = os.path.join(LOGS, 'changelog.log')
+    if not os.path.exists(os.path.join(ROOT, 'changelogs', 'config.yaml')):
+        results.add('changelog', 0, 1, 0, 0, log, '(changelogs/config.yaml is missing)')
+        return
+    started = time.monotonic()
+    with open(log, 'w', encoding='utf-8'):
+        pass
+    code = run_logged([venv.bin('antsibull-changelog'), 'lint'], log, env=venv.env())
+    output = tail(log, 200)
+    ok = code == 0 and not re.search(r'^\S+:\d+:\d+: ', output, re.M)
+    results.add('changelog', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
+
+
+def stage_sandbox_tests(results, venv):
+    """The sandbox's own pytest suite, one result per test."""
+    log = os.path.join(LOGS, 'sandbox-pytest.log')
+    tests = [path for path in glob.glob(os.path.join(ROOT, 'tests', 'sandbox', '**', '*.py'), recursive=True)
+             if re.match(r'(test_.*|.*_test)\.py$', os.path.basename(path))]
+    if not tests:
+        say('skip sandbox-pytest                 (no tests under tests/sandbox/)')
+        return
+    junit = os.path.join(BUILD, 'junit', 'sandbox-pytest.xml')
+    if os.path.exists(junit):
+        os.remove(junit)
+    with open(log, 'w', encoding='utf-8'):
+        pass
+    started = time.monotonic()
+    code = run_logged([venv.python, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '--junitxml', junit, 'tests/sandbox'], log,
+                      env=venv.env(PYTHONDONTWRITEBYTECODE='1'))
+    passed, failed, skipped = junit_counts([junit] if os.path.exists(junit) else [])
+    if code not in (0, 5) and not failed:  # 5: pytest collected no test
+        failed = 1
+    results.add('sandbox-pytest', passed, failed, skipped, time.monotonic() - started, log)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Commands
+
+
+def selected_venvs(choice):
+    """The environments a command works on."""
+    names = ('oldest', 'newest') if choice == 'both' else (choice,)
+    return [Venv.named(name) for name in names]
+
+
+def command_setup(args):
+    """Create or update the environments and show what they hold."""
+    for venv in selected_venvs(args.core):
+        venv.ensure()
+        seed_get_pip(venv)
+        say('.venv/%s: %s (%s)' % (venv.name, venv.label, venv.base_python))
+    return 0
+
+
+def command_demo(args):
+    """Start the sandbox, run playbooks/demo.yml against it, stop the sandbox; exit with the playbook's code."""
+    venv = Venv.named(args.core if args.core != 'both' else 'newest').ensure()
+    collections = collection_link()
+    demo = os.path.join(BUILD, 'demo')
+    output_dir = os.path.join(demo, 'output')
+    fresh_dir(output_dir)
+    vars_file = os.path.join(demo, 'sandbox_vars.yml')
+    say('Starting the sandbox (state in %s)' % os.path.relpath(os.path.join(demo, 'sandbox'), ROOT))
+    with Sandbox(venv.python, os.path.join(demo, 'sandbox'), os.path.join(LOGS, 'demo-sandbox.log')) as info:
+        write_vars(vars_file, demo_vars(info, output_dir))
+        say('Sandbox at %s; running playbooks/demo.yml with %s' % (info['base_url'], venv.label))
+        env = venv.env(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
+                       ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+        command = [venv.bin('ansible-playbook'), 'playbooks/demo.yml', '-e', '@' + vars_file]
+        code = subprocess.run(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, check=False).returncode
+    say('Sandbox stopped.')
+    files = sorted(glob.glob(os.path.join(output_dir, '*')))
+    if files:
+        say('The demo wrote its JSON output to %s:' % os.path.relpath(output_dir, ROOT))
+        for path in files:
+            say('  ' + os.path.relpath(path, ROOT))
+    else:
+        say('No output in %s.' % os.path.relpath(output_dir, ROOT))
+    return code
+
+
+def command_build(args):
+    """ansible-galaxy collection build into .build/dist/."""
+    venv = Venv.named(args.core if args.core != 'both' else 'oldest').ensure()
+    dist = os.path.join(BUILD, 'dist')
+    os.makedirs(dist, exist_ok=True)
+    command = [venv.bin('ansible-galaxy'), 'collection', 'build', '--force', '--output-path', dist, ROOT]
+    return subprocess.run(command, cwd=ROOT, env=venv.env(), stdin=subprocess.DEVNULL, check=False).returncode
+
+
+def command_test(args):
+    """Every stage in order; one summary line at the end; non-zero when anything failed or nothing ran."""
+    stages = args.only or list(STAGES)
+    results = Results()
+    started = time.monotonic()
+    os.makedirs(LOGS, exist_ok=True)
+    venvs = []
+    for venv in selected_venvs(args.core):
+        try:
+            venv.ensure()
+            seed_get_pip(venv)
+            venvs.append(venv)
+            say('%s: %s' % (venv.name, venv.label))
+        except SetupError as ex:
+            say(str(ex))
+            results.add('setup-%s' % venv.name, 0, 1, 0, 0, None)
+    copies = {}
+    if venvs and set(stages) & {'sanity', 'units', 'integration'}:
+        for venv in venvs:
+            copies[venv.name] = collection_copy(venv.name)
+
+    if 'sanity' in stages:
+        for venv in venvs:
+            stage_sanity(results, venv, copies[venv.name])
+    if 'units' in stages:
+        for venv in venvs:
+            stage_units(results, venv, copies[venv.name])
+    if 'integration' in stages and venvs:
+        state_dir = os.path.join(BUILD, 'integration', 'sandbox')
+        try:
+            with Sandbox(venvs[0].python, state_dir, os.path.join(LOGS, 'integration-sandbox.log'),
+                         time_scale=INTEGRATION_TIME_SCALE) as info:
+                for venv in venvs:
+                    stage_integration(results, venv, copies[venv.name], info, args.target or ())
+        except SetupError as ex:
+            say(str(ex))
+            results.add('integration (sandbox)', 0, 1, 0, 0, None)
+    if 'changelog' in stages and venvs:
+        stage_changelog(results, venvs[0])
+    if 'sandbox' in stages and venvs:
+        stage_sandbox_tests(results, venvs[0])
+
+    passed, failed, skipped = results.totals()
+    say('')
+    say('Total %.0f s; logs in %s%s' % (time.monotonic() - started, os.path.relpath(LOGS, ROOT),
+                                        '; %d skipped' % skipped if skipped else ''))
+    line = '%d passed, %d failed' % (passed, failed)
+    with open(os.path.join(LOGS, 'summary.txt'), 'w', encoding='utf-8') as handle:
+        handle.write(line + '\n')
+    say(line)
+    return 1 if failed or not passed else 0
+
+
+def stop_on_signal(signum, _frame):
+    """Turn SIGTERM/SIGHUP into an exception, so that the sandbox is stopped on the way out."""
+    say('Stopped by signal %d.' % signum)
+    raise SystemExit(128 + signum)
+
+
+def main():
+    """Parse the command line and run a command."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
+    parser.add_argument('command', choices=('setup', 'demo', 'build', 'test'))
+    parser.add_argument('--core', choices=('oldest', 'newest', 'both'), default='both',
+                        help='which environment(s): oldest = ansible-core 2.16, newest = 2.21 (default: both)')
+    parser.add_argument('--only', action='append', choices=STAGES, help='run only this test stage (repeatable)')
+    parser.add_argument('--target', action='append', help='integration: run only this target (repeatable)')
+    args = parser.parse_args()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
+    commands = {'setup': command_setup, 'demo': command_demo, 'build': command_build, 'test': command_test}
+    try:
+        # One demo and one test run at a time in a working tree: they share .build/ (copies, sandbox state).
+        with Lock(args.command):
+            return commands[args.command](args)
+    except SetupError as ex:
+        say('ERROR: %s' % ex)
+        if args.command == 'test':
+            say('0 passed, 1 failed')
+        return 1
+    except KeyboardInterrupt:
+        say('Interrupted.')
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
