@@ -215,6 +215,8 @@ class DefenderModule(AnsibleModule):
         spec.update(argument_spec or {})
         super(DefenderModule, self).__init__(argument_spec=spec, **kwargs)
         self.session = Session(self.params)
+        # Sessions a module opens besides its own (another API, another token); closed with it.
+        self.extra_sessions = []
 
     @property
     def connection(self):
@@ -240,7 +242,8 @@ class DefenderModule(AnsibleModule):
         except Exception as exc:  # pylint: disable=broad-except
             self.fail_json(msg="Unexpected %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc())
         finally:
-            self.session.close()
+            for session in [self.session] + self.extra_sessions:
+                session.close()
         result, warnings = self.session.report(result)
         for warning in warnings:
             self.warn(warning)

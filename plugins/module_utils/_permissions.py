@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which permissions each feature needs on each API, in application and user context, and what is missing."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+
+FEATURES = ("incident_read", "incident_write", "hunting")
+
+# (api, context) -> feature -> the permission it needs. A ReadWrite permission also grants its Read one.
+NEEDED = {
+    ("graph", "application"): {"incident_read": "SecurityIncident.Read.All",
+                               "incident_write": "SecurityIncident.ReadWrite.All",
+                               "hunting": "ThreatHunting.Read.All"},
+    ("graph", "user"): {"incident_read": "SecurityIncident.Read.All",
+                        "incident_write": "SecurityIncident.ReadWrite.All",
+                        "hunting": "ThreatHunting.Read.All"},
+    ("defender", "application"): {"incident_read": "Incident.Read.All",
+                                  "incident_write": "Incident.ReadWrite.All",
+                                  "hunting": "AdvancedHunting.Read.All"},
+    ("defender", "user"): {"incident_read": "Incident.Read",
+                           "incident_write": "Incident.ReadWrite",
+                           "hunting": "AdvancedHunting.Read"},
+}
+
+DIRECTORY_READ = "Application.Read.All"
+
+
+def granted_permissions(claims):
+    """Application permissions (`roles`) or delegated ones (`scp`, space-separated) of a token."""
+    if claims.get("roles"):
+        return sorted(claims["roles"])
+    return sorted((claims.get("scp") or "").split())
+
+
+def token_context(claims):
+    return "user" if "scp" in claims else "application"
+
+
+def satisfies(granted, needed):
+    """Whether a granted permission covers a needed one (ReadWrite covers Read)."""
+    return needed == granted or needed.replace(".Read", ".ReadWrite", 1) == granted
+
+
+def needed_permissions(api, context, features):
+    unknown = [feature for feature in features if feature not in FEATURES]
+    if unknown:
+        raise InputError("Option 'features' got %s; allowed: %s." % (", ".join(unknown), ", ".join(FEATURES)))
+    table = NEEDED[(api, context)]
+    return sorted(set(table[feature] for feature in features))
+
+
+def missing_permissions(needed, granted):
+    return [permission for permission in needed if not any(satisfies(have, permission) for have in granted)]
