@@ -82,6 +82,21 @@ def _aadsts_hints(context):
                "to grant it: %(consent_url)s" % context,
         50196: "Entra ID saw too many identical requests: reuse tokens with option 'auth' or "
                "'token_cache_path'.",
+        50126: "The username or password is wrong.",
+        50034: "The user does not exist in tenant %(tenant)s." % context,
+        50053: "The account is locked (too many failed sign-ins); wait or ask an admin to unlock it.",
+        50057: "The account is disabled in tenant %(tenant)s." % context,
+        50055: "The user's password has expired: change it interactively first.",
+        50076: "The user must use MFA, which the password flow cannot do: use auth_flow device_code.",
+        50079: "The user must register for MFA first; then use auth_flow device_code.",
+        53003: "Conditional Access blocked the sign-in: use auth_flow device_code from a compliant place, or an "
+               "application context.",
+        70019: "The device code expired before the user signed in: run the task again and sign in within "
+               "device_code_timeout.",
+        70021: "No federated credential of app %(client_id)s matches the token in federated_token_file (issuer, "
+               "subject, audience)." % context,
+        7000218: "The app needs a credential: give client_secret or client_certificate_path, or allow public client "
+                 "flows on the app registration for user context.",
     }
 
 
