@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandboxlib import pki as pki_module  # noqa: E402
 from sandboxlib import timefmt  # noqa: E402
 from sandboxlib.app import Sandbox  # noqa: E402
+from sandboxlib.federation import ISSUER_PATH as FEDERATION_ISSUER_PATH  # noqa: E402
 from sandboxlib.httpd import Server  # noqa: E402
 from sandboxlib.scenario import ScenarioError, load  # noqa: E402
 
@@ -82,25 +83,49 @@ def describe(port: int, state_dir: str, scenario, keys, args, start) -> dict:
         "state_dir": state_dir,
         "scenario": os.path.abspath(args.scenario),
         "token_lifetime": scenario.token_lifetime,
-        "tenants": [{"id": tenant.id, "name": tenant.name, "domains": list(tenant.domains),
-                     "incident_count": tenant.incident_count} for tenant in scenario.tenants],
-        "apps": [_describe_app(app, keys, start) for app in scenario.apps],
+        "refresh_token_lifetime": scenario.refresh_token_lifetime,
+        "device_code": dict(scenario.device_code),
+        "workload_issuer": {"issuer": f"{base_url}{FEDERATION_ISSUER_PATH}", "key_path": keys.workload_issuer_key_path},
+        "tenants": [_describe_tenant(tenant) for tenant in scenario.tenants],
+        "apps": [_describe_app(app, keys, start, base_url) for app in scenario.apps],
+        "managed_identities": [_describe_managed_identity(identity) for identity in scenario.managed_identities],
     }
 
 
-def _describe_app(app, keys, start) -> dict:
+def _describe_tenant(tenant) -> dict:
+    return {"id": tenant.id, "name": tenant.name, "domains": list(tenant.domains),
+            "incident_count": tenant.incident_count,
+            "users": [{"upn": user.upn, "id": user.id, "display_name": user.display_name, "password": user.password,
+                       "state": user.state, "role": user.role} for user in tenant.users]}
+
+
+def _describe_app(app, keys, start, base_url: str) -> dict:
     certificate = keys.app_certificates.get(app.name)
     return {
         "name": app.name,
         "client_id": app.client_id,
         "home_tenant": app.home_tenant,
         "sign_in_audience": app.sign_in_audience,
+        "public_client": app.public_client,
         "secrets": [{"id": secret.id, "value": secret.value, "expires": timefmt.seconds(secret.expires),
                      "expired": secret.expired(start)} for secret in app.secrets],
         "certificate": certificate.describe() if certificate else None,
         "permissions": {tenant_id: {api: list(roles) for api, roles in grants.items()}
                         for tenant_id, grants in app.permissions.items()},
+        "delegated_permissions": {
+            tenant_id: {**{api: list(scopes) for api, scopes in grant.scopes.items()},
+                        "users_without_consent": sorted(grant.users_without_consent)}
+            for tenant_id, grant in app.delegated_permissions.items()},
+        "federated_credentials": [{"name": credential.name, "issuer": credential.issuer_for(base_url),
+                                   "subject": credential.subject, "audiences": list(credential.audiences)}
+                                  for credential in app.federated_credentials],
     }
+
+
+def _describe_managed_identity(identity) -> dict:
+    return {"name": identity.name, "type": identity.type, "client_id": identity.client_id,
+            "object_id": identity.object_id, "resource_id": identity.resource_id, "tenant": identity.tenant_id,
+            "permissions": {api: list(roles) for api, roles in identity.permissions.items()}}
 
 
 def _write_json(path: str, value: dict) -> None:

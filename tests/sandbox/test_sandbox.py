@@ -215,7 +215,7 @@ def test_entra_error_shape(sandbox, http):
     (CONTOSO, {"client_id": "x"}, 400, "invalid_request", 900144),
     (CONTOSO, {"grant_type": "client_credentials", "client_id": "7a7c51c4-8af8-4870-a572-d3134b6be02d"},
      400, "invalid_request", 900144),
-    (CONTOSO, {"grant_type": "password", "client_id": "x", "scope": GRAPH}, 400, "unsupported_grant_type", 70003),
+    (CONTOSO, {"grant_type": "authorization_code", "client_id": "x", "scope": GRAPH}, 400, "unsupported_grant_type", 70003),
     (CONTOSO, {"grant_type": "client_credentials", "client_id": "7a7c51c4-8af8-4870-a572-d3134b6be02d",
                "scope": GRAPH}, 401, "invalid_client", 7000218),
 ])
@@ -628,3 +628,15 @@ def test_short_tokens_expire_and_sigterm_stops_cleanly(tmp_path):
         status = control.stop(info)
     assert status == 0
     assert not (tmp_path / "state" / "sandbox.json").exists()
+
+
+def test_a_fault_after_n_requests_breaks_only_the_following_ones(sandbox, http, tokens):
+    """`after` lets the first matching requests through: the second page of a listing can be broken."""
+    admin = sandbox["admin_url"]
+    http.post(admin + "/faults", json={"method": "GET", "path": "^/v1\\.0/security/incidents$", "after": 1,
+                                       "count": 1, "status": 401})
+    headers = {"Authorization": "Bearer " + tokens("soc-reader")}
+    url = sandbox["base_url"] + "/v1.0/security/incidents"
+    statuses = [http.get(url, headers=headers, params={"$top": 1}).status_code for attempt in range(3)]
+    assert statuses == [200, 401, 200]
+    assert http.get(admin + "/faults").json() == {"faults": []}

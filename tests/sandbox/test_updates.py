@@ -131,7 +131,7 @@ def test_graph_patch_validation(sandbox, http, tokens, ids, body, fragment):
     ({"status": "Redirected"}, "InvalidInput", "The status 'Redirected' cannot be set."),
     ({"classification": "TruePositive", "determination": "Clean"}, "InvalidInput",
      "With 'TruePositive' use one of: NotAvailable, MultiStagedAttack, MaliciousUserActivity, CompromisedAccount, "
-     "Malware, Phishing, UnwantedSoftware, Other, Apt."),
+     "Malware, Phishing, UnwantedSoftware, Other, Apt, SecurityPersonnel."),
     ({"determination": "malware"}, "InvalidInput", "Invalid value 'malware' for property 'determination'"),
     ({"comment": ""}, "InvalidInput", "'comment': a non-empty string"),
     ({"tags": [""]}, "InvalidInput", "a list of non-empty strings"),

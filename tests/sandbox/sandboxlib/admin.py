@@ -25,6 +25,7 @@ class Counters:
     def reset(self) -> None:
         with self._lock:
             self._tokens = defaultdict(lambda: defaultdict(int))
+            self._grants = defaultdict(int)
             self._routes = defaultdict(int)
             self._throttled = defaultdict(int)
             self._writes = 0
@@ -34,9 +35,10 @@ class Counters:
         with self._lock:
             self._routes[name] += 1
 
-    def token_request(self, client_id: str, tenant: str) -> None:
+    def token_request(self, client_id: str, tenant: str, grant_type: str) -> None:
         with self._lock:
             self._tokens[client_id][tenant] += 1
+            self._grants[grant_type] += 1
 
     def throttled(self, route: Optional[str]) -> None:
         """A 429 was served, for the route of that name (None: a path no route matches)."""
@@ -56,6 +58,7 @@ class Counters:
             tokens = {client: dict(tenants) for client, tenants in self._tokens.items()}
             return {"token_requests": tokens,
                     "token_requests_total": sum(sum(tenants.values()) for tenants in tokens.values()),
+                    "token_requests_by_grant": dict(self._grants),
                     "routes": dict(self._routes), "throttled": sum(self._throttled.values()),
                     "throttled_routes": {route: n for route, n in self._throttled.items() if route is not None},
                     "writes": self._writes, "faults_served": self._faults}
@@ -73,6 +76,7 @@ class Fault:
         self.method = spec.get("method")
         self.path = spec.get("path", "")
         self.remaining = spec.get("count", 1)
+        self.skip = spec.get("after", 0)
         self.status = spec.get("status")
         self.retry_after = spec.get("retry_after")
         self.body = spec.get("body")
@@ -85,12 +89,13 @@ class Fault:
             raise ValueError(f"path must be a regular expression: {exc}") from None
 
     def _validate(self, spec: dict) -> None:
-        known = {"method", "path", "count", "status", "retry_after", "body", "latency", "action"}
+        known = {"method", "path", "count", "after", "status", "retry_after", "body", "latency", "action"}
         if set(spec) - known:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(set(spec) - known))}")
         checks = (
             (self.method is None or isinstance(self.method, str), "method must be a string"),
             (_is_int(self.remaining) and self.remaining >= 1, "count must be a positive integer"),
+            (_is_int(self.skip) and self.skip >= 0, "after must be a non-negative integer"),
             (self.status is None or (_is_int(self.status) and 100 <= self.status <= 599), "status must be 100-599"),
             (self.retry_after is None or (_is_int(self.retry_after) and self.retry_after >= 0),
              "retry_after must be a non-negative integer (seconds)"),
@@ -124,7 +129,7 @@ class Fault:
         return errors.default_fault(request, family, self.status, headers)
 
     def describe(self) -> dict:
-        return {"id": self.id, "method": self.method, "path": self.path, "remaining": self.remaining,
+        return {"id": self.id, "method": self.method, "path": self.path, "remaining": self.remaining, "after": self.skip,
                 "status": self.status, "retry_after": self.retry_after, "body": self.body, "latency": self.latency,
                 "action": self.action}
 
@@ -143,6 +148,10 @@ class Faults:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
+                    if fault.skip:
+                        # `after`: let this many matching requests through before breaking the next ones.
+                        fault.skip -= 1
+                        continue
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
@@ -255,4 +264,4 @@ def _is_int(value) -> bool:
 
 
 def _fail(status: int, message: str) -> ApiError:
-    return ApiError(Response.json(status, {"error": {"code": "SandboxAdmin", "message": message}}))
+    return errors.admin_failure(status, message)

@@ -9,10 +9,12 @@ from typing import Optional
 from . import errors, timefmt
 from .admin import Admin, Counters, Faults
 from .defender import DefenderApi
+from .directory import DirectoryApi
 from .graph import GraphApi
 from .httpd import ApiError, Request, Response, Router
 from .hunting import Hunting
 from .identity import TOKEN_ROUTE, Identity
+from .managed_identity import GRANT as MANAGED_IDENTITY, IMDS_ROUTE, ManagedIdentityEndpoint
 from .ratelimit import RateLimiter
 from .scenario import ScenarioError
 from .store import IncidentStore
@@ -31,16 +33,19 @@ class Sandbox:
         self._clock = clock
         self._tokens = TokenService(pki.signing, scenario.token_lifetime, lambda tid: scenario.tenant(tid) is not None)
         self.identity = Identity(scenario, self._tokens, pki, clock)
+        self.managed_identity = ManagedIdentityEndpoint(scenario, self._tokens, clock)
         updater = IncidentUpdater(self.store, scenario, clock)
         hunter = Hunting(self.store, scenario, start)
         apis = [*GraphApi(self.store, self._tokens, clock, updater, hunter).routes(),
+                *DirectoryApi(scenario, self._tokens, pki, clock, start).routes(),
                 *DefenderApi(self.store, self._tokens, clock, updater, hunter).routes()]
         try:
             self.limits = RateLimiter(scenario.rate_limits, tuple(route.name for route in apis), time_scale)
         except ValueError as exc:
             raise ScenarioError(f"rate_limits: {exc}") from None
-        self.router = Router([*Admin(self.counters, self.faults, self.limits, self.store, scenario).routes(), *apis,
-                              *self.identity.routes()])
+        admin = [*Admin(self.counters, self.faults, self.limits, self.store, scenario).routes(),
+                 *self.identity.admin_routes()]
+        self.router = Router([*admin, *apis, *self.managed_identity.routes(), *self.identity.routes()])
 
     def handle(self, request: Request) -> Response:
         route, params = self.router.match(request.method, request.path)
@@ -62,8 +67,9 @@ class Sandbox:
             return
         self.counters.route(route.name)
         if route.template == TOKEN_ROUTE:
-            client_id = request.form().get("client_id", "")
-            self.counters.token_request(client_id, self.identity.tenant_id_for_counting(request, params["tenant"]))
+            self.counters.token_request(*self.identity.counting_key(request, params))
+        elif route.template == IMDS_ROUTE:
+            self.counters.token_request(*self.managed_identity.counting_key(request), MANAGED_IDENTITY)
 
     def _fault(self, request: Request, family: str) -> Optional[Response]:
         fault = self.faults.take(request.method, request.path)

@@ -6,14 +6,15 @@ import json
 import time
 from typing import Optional
 
-from . import errors, kql, odata, timefmt, updates
+from . import access, errors, kql, odata, timefmt, updates
+from .access import Permission
 from .httpd import ApiError, Request, Response, Route
 from .model import DETECTIONS, ENTITY_KEYS, SERVICES, Incident
 from .tokens import BAD_SIGNATURE, DEFENDER, EXPIRED, MALFORMED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
 
-READ_INCIDENTS = ("Incident.ReadWrite.All", "Incident.Read.All")
-UPDATE_INCIDENTS = ("Incident.ReadWrite.All",)
-HUNTING = ("AdvancedHunting.Read.All",)
+READ_INCIDENTS = Permission(("Incident.ReadWrite.All", "Incident.Read.All"), ("Incident.ReadWrite", "Incident.Read"))
+UPDATE_INCIDENTS = Permission(("Incident.ReadWrite.All",), ("Incident.ReadWrite",))
+HUNTING = Permission(("AdvancedHunting.Read.All",), ("AdvancedHunting.Read",))
 MAX_TOP = 100
 LIST_OPTIONS = ("$filter", "$top", "$skip")
 PORTAL = "https://security.microsoft.com"
@@ -133,16 +134,20 @@ class DefenderApi:
                     "Schema": [{"Name": name, "Type": kql.TYPE_NAMES[kind]} for name, kind in result.columns],
                     "Results": result.rows})
 
-    def _authorize(self, request: Request, accepted: tuple) -> dict:
-        """Verifies the bearer token for the Defender API and that its roles include one of ``accepted``."""
+    def _authorize(self, request: Request, permission: Permission) -> dict:
+        """Verifies the bearer token for the Defender API and that it carries one of the permissions."""
         try:
             claims = self._tokens.verify(request.headers.get("Authorization"), DEFENDER, self._clock())
         except TokenRejected as exc:
             raise _fail(request, 401, "Unauthorized", _UNAUTHORIZED[exc.reason]) from None
-        if not set(claims.get("roles", [])) & set(accepted):
-            raise _fail(request, 403, "Forbidden", f"The application does not have any of the required application "
-                        f"permissions ({', '.join(accepted)}) to access the resource.")
-        return claims
+        if access.allows(claims, permission):
+            return claims
+        if access.is_delegated(claims):
+            raise _fail(request, 403, "Forbidden", f"The user does not have any of the required delegated permissions "
+                        f"({', '.join(permission.scopes)}) to access the resource. Scopes on the request: "
+                        f"'{claims.get('scp', '')}'.")
+        raise _fail(request, 403, "Forbidden", f"The application does not have any of the required application "
+                    f"permissions ({', '.join(permission.application)}) to access the resource.")
 
 
 def _check_options(request: Request, allowed: tuple) -> None:

@@ -6,7 +6,7 @@ import uuid
 from typing import Optional
 
 from . import timefmt
-from .httpd import Request, Response
+from .httpd import ApiError, Request, Response
 
 IDENTITY, GRAPH, DEFENDER, ADMIN = "identity", "graph", "defender", "admin"
 
@@ -25,17 +25,32 @@ def family_of_path(path: str) -> str:
     return IDENTITY
 
 
-def entra_error(request: Request, status: int, error: str, code: int, message: str) -> Response:
-    """``{"error": ..., "error_description": "AADSTSnnn: ...\\r\\nTrace ID: ...", "error_codes": [nnn], ...}``."""
+def entra_error(request: Request, status: int, error: str, code: int, message: str,
+                extra: Optional[dict] = None) -> Response:
+    """``{"error": ..., "error_description": "AADSTSnnn: ...\\r\\nTrace ID: ...", "error_codes": [nnn], ...}``.
+
+    ``extra``: more fields, such as ``suberror`` or ``claims``.
+    """
     stamp = timefmt.entra(timefmt.utcnow())
     correlation_id = request.client_request_id or str(uuid.uuid4())
     description = (f"AADSTS{code}: {message}\r\nTrace ID: {request.request_id}\r\n"
                    f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}")
     body = {"error": error, "error_description": description, "error_codes": [code], "timestamp": stamp,
             "trace_id": request.request_id, "correlation_id": correlation_id,
-            "error_uri": f"https://login.microsoftonline.com/error?code={code}"}
+            "error_uri": f"https://login.microsoftonline.com/error?code={code}", **(extra or {})}
     return Response.json(status, body, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache",
                                         "x-ms-request-id": request.request_id})
+
+
+def entra_failure(request: Request, status: int, error: str, code: int, message: str,
+                  extra: Optional[dict] = None) -> ApiError:
+    """An Entra ID error to raise from a handler."""
+    return ApiError(entra_error(request, status, error, code, message, extra))
+
+
+def admin_failure(status: int, message: str) -> ApiError:
+    """An error of the admin API (``/_sandbox/``) to raise from a handler."""
+    return ApiError(Response.json(status, {"error": {"code": "SandboxAdmin", "message": message}}))
 
 
 def graph_error(request: Request, status: int, code: str, message: str,

@@ -4,15 +4,16 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from . import errors, hunting, kql, odata, timefmt, updates
+from . import access, errors, hunting, kql, odata, timefmt, updates
+from .access import Permission
 from .httpd import ApiError, Request, Response, Route
 from .jose import b64url_decode, b64url_encode
 from .model import CLASSIFICATIONS, DETECTIONS, DETERMINATIONS, SERVICES, SEVERITIES, Incident
 from .tokens import GRAPH, MALFORMED, BAD_SIGNATURE, EXPIRED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
 
-READ_INCIDENTS = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
-UPDATE_INCIDENTS = ("SecurityIncident.ReadWrite.All",)
-HUNTING = ("ThreatHunting.Read.All",)
+READ_INCIDENTS = Permission(("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All"))
+UPDATE_INCIDENTS = Permission(("SecurityIncident.ReadWrite.All",))
+HUNTING = Permission(("ThreatHunting.Read.All",))
 MAX_TOP = 50
 PORTAL = "https://security.microsoft.com"
 LIST_OPTIONS = ("$filter", "$top", "$skip", "$count", "$expand", "$skiptoken")
@@ -44,13 +45,15 @@ INCIDENT_SCHEMA = odata.Schema(
     not_filterable=("id", "tenantId", "displayName", "description", "incidentWebUrl", "redirectIncidentId",
                     "customTags", "systemTags", "comments", "alerts"),
 )
-# PATCH body; the update page's spellings notMalicious and notEnoughDataToValidate are accepted too
+# PATCH body; the members of Graph's alertDetermination enum (compromisedAccount, notMalicious,
+# notEnoughDataToValidate, confirmedActivity, as its metadata and SDKs name them) are accepted too
 UPDATE_FIELDS = {
     "assignedTo": updates.Field("assigned_to", updates.TEXT),
     "classification": updates.Field("classification", updates.ENUM, {value: value for value in CLASSIFICATIONS}),
     "determination": updates.Field("determination", updates.ENUM, {
         **{value: value for value in DETERMINATIONS}, "notMalicious": "clean",
-        "notEnoughDataToValidate": "insufficientData"}),
+        "notEnoughDataToValidate": "insufficientData", "compromisedAccount": "compromisedUser",
+        "confirmedActivity": "confirmedUserActivity"}),
     "status": updates.Field("status", updates.ENUM, {value: value for value in ("active", "inProgress", "resolved")},
                             refused=("redirected", "awaitingAction", "unknownFutureValue")),
     "customTags": updates.Field("custom_tags", updates.TAGS),
@@ -147,18 +150,25 @@ class GraphApi:
             raise _fail(request, 404, "NotFound", f"Incident with id '{incident_id}' was not found.")
         return incident
 
-    def _authorize(self, request: Request, accepted: tuple) -> dict:
-        """Verifies the bearer token for Graph and that its roles include one of ``accepted``."""
-        try:
-            claims = self._tokens.verify(request.headers.get("Authorization"), GRAPH, self._clock())
-        except TokenRejected as exc:
-            raise _fail(request, 401, "InvalidAuthenticationToken", _UNAUTHORIZED[exc.reason],
-                        {"WWW-Authenticate": _WWW_AUTHENTICATE}) from None
-        roles = claims.get("roles", [])
-        if not set(roles) & set(accepted):
-            raise _fail(request, 403, "Forbidden", f"Missing application roles. API required roles: "
-                        f"{','.join(accepted)}, application roles: {','.join(roles)}.")
-        return claims
+    def _authorize(self, request: Request, permission: Permission) -> dict:
+        """Verifies the bearer token for Graph and that it carries one of the permissions."""
+        return authorize(request, self._tokens, self._clock(), permission)
+
+
+def authorize(request: Request, tokens, now, permission: Optional[Permission]) -> dict:
+    """The claims of a valid Graph token that holds ``permission`` (None: any); Graph's 401 or 403 otherwise."""
+    try:
+        claims = tokens.verify(request.headers.get("Authorization"), GRAPH, now)
+    except TokenRejected as exc:
+        raise _fail(request, 401, "InvalidAuthenticationToken", _UNAUTHORIZED[exc.reason],
+                    {"WWW-Authenticate": _WWW_AUTHENTICATE}) from None
+    if permission is not None and not access.allows(claims, permission):
+        if access.is_delegated(claims):
+            raise _fail(request, 403, "Forbidden", f"Missing scope permissions on the request. API requires one of "
+                        f"'{', '.join(permission.scopes)}'. Scopes on the request '{claims.get('scp', '')}'")
+        raise _fail(request, 403, "Forbidden", f"Missing application roles. API required roles: "
+                    f"{','.join(permission.application)}, application roles: {','.join(access.held(claims))}.")
+    return claims
 
 
 # --- query options -----------------------------------------------------------------------------------------------

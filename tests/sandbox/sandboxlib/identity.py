@@ -1,25 +1,36 @@
-"""Entra ID (v2 endpoints): OpenID discovery, signing keys and the token endpoint's client credentials grant."""
+"""Entra ID (v2 endpoints): OpenID discovery, signing keys, the device code endpoint and the token endpoint with
+its grants: client credentials, password, device code and refresh token."""
 from __future__ import annotations
 
-import datetime
-import hmac
 import re
-from typing import Optional
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Callable
 
-from . import errors, timefmt
-from .httpd import ApiError, Request, Response, Route
-from .jose import Jws, JoseError, b64url_decode
+from . import errors
+from .clientauth import ClientAuthenticator
+from .devicecode import GRANT_TYPE as DEVICE_CODE_GRANT, DeviceCodes
+from .errors import entra_failure
+from .federation import Federation
+from .httpd import Request, Response, Route
+from .refresh import RefreshTokenGrant, RefreshTokens
 from .tokens import resource_for_scope
+from .users import PasswordGrant, UserRealm
+from .usertokens import NO_STORE, UserTokens
 
 TOKEN_ROUTE = "/{tenant}/oauth2/v2.0/token"
-JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MULTI_TENANT_SEGMENTS = ("common", "organizations")
 
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _DOMAIN = re.compile(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE)
-_KEYS_HELP = ("Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
-              "app Id '{}'.")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A grant type: its required form fields, how the client authenticates, and what answers it."""
+
+    fields: tuple
+    authenticate: Callable  # (request, form, app, segment, directory) -> credential type
+    handle: Callable  # (request, form, app, directory, credential type) -> Response
 
 
 class Identity:
@@ -28,20 +39,43 @@ class Identity:
     def __init__(self, scenario, tokens, pki, clock):
         self._scenario = scenario
         self._tokens = tokens
-        self._pki = pki
         self._clock = clock
+        self.federation = Federation(pki.workload_issuer, clock)
+        self.refresh_tokens = RefreshTokens(scenario.refresh_token_lifetime, clock)
+        user_tokens = self._user_tokens = UserTokens(tokens, self.refresh_tokens, clock)
+        self.device_codes = DeviceCodes(scenario, user_tokens, clock)
+        self._user_realm = UserRealm(scenario)
+        clients = ClientAuthenticator(pki, self.federation, clock)
+        self._grants = {
+            "client_credentials": Grant(("client_id", "scope"), clients.confidential, self._client_credentials),
+            "password": Grant(("client_id", "scope", "username", "password"), clients.any_client,
+                              PasswordGrant(user_tokens)),
+            DEVICE_CODE_GRANT: Grant(("client_id", "device_code"), clients.any_client, self.device_codes),
+            "refresh_token": Grant(("client_id", "refresh_token"), clients.any_client,
+                                   RefreshTokenGrant(self.refresh_tokens, user_tokens, clock)),
+        }
 
     def routes(self) -> list:
         return [
             Route("GET", "/{tenant}/v2.0/.well-known/openid-configuration", self.discovery, errors.IDENTITY),
             Route("GET", "/{tenant}/discovery/v2.0/keys", self.keys, errors.IDENTITY),
             Route("POST", TOKEN_ROUTE, self.token, errors.IDENTITY),
+            Route("POST", "/{tenant}/oauth2/v2.0/devicecode", self.device_code, errors.IDENTITY),
+            *self._user_realm.routes(), *self.device_codes.routes(), *self.federation.routes(),
         ]
 
-    def tenant_id_for_counting(self, request: Request, segment: str) -> str:
-        """The tenant a token request is for, as counters key it (the raw segment if it names no tenant)."""
+    def admin_routes(self) -> list:
+        return [*self.device_codes.admin_routes(), *self.refresh_tokens.admin_routes(),
+                *self.federation.admin_routes()]
+
+    def counting_key(self, request: Request, params: dict) -> tuple:
+        """(client id, tenant id, grant type) of a token request, as counters key it (raw values if unknown)."""
+        form = request.form()
+        return form.get("client_id", ""), self._tenant_for_counting(form, params["tenant"]), form.get("grant_type", "")
+
+    def _tenant_for_counting(self, form: dict, segment: str) -> str:
         if segment.lower() in MULTI_TENANT_SEGMENTS:
-            app = self._scenario.app(request.form().get("client_id", ""))
+            app = self._scenario.app(form.get("client_id", ""))
             return app.home_tenant if app else segment
         tenant = self._scenario.tenant(segment)
         return tenant.id if tenant else segment
@@ -87,24 +121,44 @@ class Identity:
             self._tenant(request, tenant, "invalid_tenant").id
         return Response.json(200, self._tokens.jwks(f"{request.base_url}/{issuer_tenant}/v2.0"))
 
-    # --- token endpoint --------------------------------------------------------------------------------------
+    # --- token and device code endpoints ---------------------------------------------------------------------
 
     def token(self, request: Request, tenant: str) -> Response:
-        """Client credentials grant; the checks run in Entra ID's order, so the first problem is the one reported."""
+        """Every grant; the checks run in Entra ID's order, so the first problem is the one reported."""
         form = request.form()
         directory = None if tenant.lower() in MULTI_TENANT_SEGMENTS else self._tenant(request, tenant, "invalid_request")
-        _check_grant(request, form)
+        grant = self._grant(request, form)
         app, directory = self._client(request, form["client_id"], tenant, directory)
-        credential_type = self._authenticate_client(request, form, app, tenant, directory)
+        credential_type = grant.authenticate(request, form, app, tenant, directory)
+        return grant.handle(request, form, app, directory, credential_type)
+
+    def device_code(self, request: Request, tenant: str) -> Response:
+        """Starts a device code flow (see devicecode.py)."""
+        form = request.form()
+        directory = None if tenant.lower() in MULTI_TENANT_SEGMENTS else self._tenant(request, tenant, "invalid_request")
+        _require(request, form, ("client_id", "scope"))
+        app, directory = self._client(request, form["client_id"], tenant, directory)
+        return self.device_codes.initiate(request, app, directory, self._user_tokens.scope(request, form["scope"]))
+
+    def _grant(self, request: Request, form: dict) -> Grant:
+        _require(request, form, ("grant_type",))
+        grant = self._grants.get(form["grant_type"])
+        if grant is None:
+            raise entra_failure(request, 400, "unsupported_grant_type", 70003,
+                                f"The app requested an unsupported grant type '{form['grant_type']}'.")
+        _require(request, form, grant.fields)
+        return grant
+
+    def _client_credentials(self, request: Request, form: dict, app, directory, credential_type: str) -> Response:
         resource = resource_for_scope(form["scope"].strip())
         if resource is None:
-            raise _fail(request, 400, "invalid_scope", 70011,
-                        "The provided request must include a 'scope' input parameter. The provided value for the "
-                        f"input parameter 'scope' is not valid. The scope {form['scope']} is not valid.")
+            raise entra_failure(request, 400, "invalid_scope", 70011,
+                                "The provided request must include a 'scope' input parameter. The provided value for "
+                                f"the input parameter 'scope' is not valid. The scope {form['scope']} is not valid.")
         token = self._tokens.issue(app, directory.id, resource, self._clock(), credential_type)
         lifetime = self._tokens.lifetime
         body = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}
-        return Response.json(200, body, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+        return Response.json(200, body, NO_STORE)
 
     def _client(self, request: Request, client_id: str, segment: str, directory):
         """The app and the tenant it signs in to (its home for ``common``); AADSTS700016 if it has none there."""
@@ -112,134 +166,30 @@ class Identity:
         if directory is None and app is not None:
             directory = self._scenario.tenant(app.home_tenant)
         if app is None or directory is None or not app.known_in(directory.id):
-            raise _fail(request, 400, "unauthorized_client", 700016,
-                        f"Application with identifier '{client_id}' was not found in the directory "
-                        f"'{directory.name if directory else segment}'. This can happen if the application has not "
-                        "been installed by the administrator of the tenant or consented to by any user in the "
-                        "tenant. You may have sent your authentication request to the wrong tenant.")
+            raise entra_failure(request, 400, "unauthorized_client", 700016,
+                                f"Application with identifier '{client_id}' was not found in the directory "
+                                f"'{directory.name if directory else segment}'. This can happen if the application "
+                                "has not been installed by the administrator of the tenant or consented to by any "
+                                "user in the tenant. You may have sent your authentication request to the wrong "
+                                "tenant.")
         return app, directory
 
     def _tenant(self, request: Request, segment: str, error: str):
         if not (_GUID.fullmatch(segment) or _DOMAIN.fullmatch(segment)):
-            raise _fail(request, 400, "invalid_request", 900023,
-                        f"Specified tenant identifier '{segment}' is neither a valid DNS name, nor a valid "
-                        "external domain.")
+            raise entra_failure(request, 400, "invalid_request", 900023,
+                                f"Specified tenant identifier '{segment}' is neither a valid DNS name, nor a valid "
+                                "external domain.")
         tenant = self._scenario.tenant(segment)
         if tenant is None:
-            raise _fail(request, 400, error, 90002,
-                        f"Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and are "
-                        "signing into the correct cloud. Check with your subscription administrator, this may "
-                        "happen if there are no active subscriptions for the tenant.")
+            raise entra_failure(request, 400, error, 90002,
+                                f"Tenant '{segment}' not found. Check to make sure you have the correct tenant ID and "
+                                "are signing into the correct cloud. Check with your subscription administrator, this "
+                                "may happen if there are no active subscriptions for the tenant.")
         return tenant
 
-    def _authenticate_client(self, request: Request, form: dict, app, segment: str, directory) -> str:
-        """Checks the secret or the client assertion; returns ``secret`` or ``certificate``."""
-        if form.get("client_secret"):
-            self._check_secret(request, app, form["client_secret"])
-            return "secret"
-        if form.get("client_assertion"):
-            self._check_assertion(request, form, app, segment, directory)
-            return "certificate"
-        raise _fail(request, 401, "invalid_client", 7000218,
-                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 
-    def _check_secret(self, request: Request, app, value: str) -> None:
-        secret = next((s for s in app.secrets if hmac.compare_digest(s.value.encode(), value.encode())), None)
-        if secret is None:
-            raise _fail(request, 401, "invalid_client", 7000215,
-                        "Invalid client secret provided. Ensure the secret being sent in the request is the client "
-                        f"secret value, not the client secret ID, for a secret added to app '{app.client_id}'.")
-        if secret.expired(self._clock()):
-            raise _fail(request, 401, "invalid_client", 7000222,
-                        f"The provided client secret keys for app '{app.client_id}' are expired (key id "
-                        f"'{secret.id}', expired {timefmt.seconds(secret.expires)}). Visit the Azure portal to "
-                        "create new keys for your app: https://aka.ms/NewClientSecret, or consider using "
-                        "certificate credentials for added security: https://aka.ms/certCreds.")
-
-    def _check_assertion(self, request: Request, form: dict, app, segment: str, directory) -> None:
-        if form.get("client_assertion_type") != JWT_BEARER:
-            raise _fail(request, 400, "invalid_request", 900144,
-                        f"The request body must contain the following parameter: 'client_assertion_type' with the "
-                        f"value '{JWT_BEARER}'.")
-        try:
-            jws = Jws(form["client_assertion"])
-        except JoseError as exc:
-            raise _fail(request, 401, "invalid_client", 50027, f"JWT token is invalid or malformed. {exc}") from None
-        self._check_assertion_key(request, jws, app)
-        self._check_assertion_claims(request, jws.claims, app, segment, directory)
-
-    def _check_assertion_key(self, request: Request, jws: Jws, app) -> None:
-        """The header's ``x5t`` (RS256) or ``x5t#S256`` (PS256) must name the registered certificate."""
-        certificate = self._pki.app_certificates.get(app.name)
-        sha256 = "x5t#S256" in jws.header
-        presented = _thumbprint_bytes(jws.header.get("x5t#S256" if sha256 else "x5t"))
-        expected = certificate.pair.fingerprint(sha256) if certificate else None
-        if expected is None or not hmac.compare_digest(presented, expected):
-            raise _fail(request, 401, "invalid_client", 700027,
-                        "The certificate with identifier used to sign the client assertion is not registered on "
-                        f"application. [Reason - The key was not found., Thumbprint of key used by client: "
-                        f"'{presented.hex().upper()}', {_KEYS_HELP.format(app.client_id)}]")
-        if not jws.verify(certificate.pair.cert.public_key()):
-            raise _fail(request, 401, "invalid_client", 700027,
-                        "Client assertion failed signature validation. [Reason - Key was found, but use of the key "
-                        f"to verify the signature failed., Thumbprint of key used by client: "
-                        f"'{presented.hex().upper()}', {_KEYS_HELP.format(app.client_id)}]")
-
-    def _check_assertion_claims(self, request: Request, claims: dict, app, segment: str, directory) -> None:
-        if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
-            raise _fail(request, 401, "invalid_client", 700021,
-                        "Client assertion application identifier doesn't match 'client_id' parameter. Review the "
-                        "documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/"
-                        "active-directory-certificate-credentials .")
-        if not self._is_token_endpoint(request, claims.get("aud"), segment, directory):
-            raise _fail(request, 401, "invalid_client", 700023,
-                        "Client assertion audience claim does not match Realm issuer. Review the documentation at "
-                        "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-"
-                        "credentials .")
-        now = self._clock().timestamp()
-        expires, not_before = claims.get("exp"), claims.get("nbf", 0)
-        if not isinstance(expires, (int, float)) or not isinstance(not_before, (int, float)) \
-                or not not_before - 300 <= now < expires:
-            raise _fail(request, 401, "invalid_client", 700024,
-                        f"Client assertion is not within its valid time range. Current time: "
-                        f"{timefmt.seconds(self._clock())}, assertion valid from {_epoch(not_before)}, expiry time "
-                        f"of assertion {_epoch(expires)}.")
-
-    @staticmethod
-    def _is_token_endpoint(request: Request, audience, segment: str, directory) -> bool:
-        """The audience must be this token endpoint, with the tenant spelled by GUID, domain or as requested."""
-        if not isinstance(audience, str):
-            return False
-        parts = urlsplit(audience)
-        tenants = {segment.lower(), directory.id, *directory.domains}
-        paths = {f"/{tenant}/oauth2/v2.0/token" for tenant in tenants}
-        return parts.scheme == "https" and parts.netloc == urlsplit(request.base_url).netloc \
-            and parts.path.lower() in paths
-
-
-def _check_grant(request: Request, form: dict) -> None:
-    for name in ("grant_type", "client_id", "scope"):
+def _require(request: Request, form: dict, names: tuple) -> None:
+    for name in names:
         if not form.get(name):
-            raise _fail(request, 400, "invalid_request", 900144,
-                        f"The request body must contain the following parameter: '{name}'.")
-        if name == "grant_type" and form[name] != "client_credentials":
-            raise _fail(request, 400, "unsupported_grant_type", 70003,
-                        f"The app requested an unsupported grant type '{form[name]}'.")
-
-
-def _fail(request: Request, status: int, error: str, code: int, message: str) -> ApiError:
-    return ApiError(errors.entra_error(request, status, error, code, message))
-
-
-def _thumbprint_bytes(value) -> bytes:
-    """The digest in an ``x5t``/``x5t#S256`` header (base64url, with or without padding; MSAL pads)."""
-    try:
-        return b64url_decode(value) if isinstance(value, str) else b""
-    except ValueError:
-        return b""
-
-
-def _epoch(value) -> Optional[str]:
-    if not isinstance(value, (int, float)):
-        return None
-    return timefmt.seconds(datetime.datetime.fromtimestamp(value, datetime.timezone.utc))
+            raise entra_failure(request, 400, "invalid_request", 900144,
+                                f"The request body must contain the following parameter: '{name}'.")

@@ -1,4 +1,5 @@
-"""Keys and certificates the sandbox creates at each start: CA, TLS server, token signing, app credentials."""
+"""Keys and certificates the sandbox creates at each start: CA, TLS server, token signing, app credentials and
+the workload issuer (workload identity federation)."""
 from __future__ import annotations
 
 import datetime
@@ -73,6 +74,8 @@ class Pki:
     signing: KeyPair
     signing_key_path: str
     app_certificates: dict
+    workload_issuer: KeyPair
+    workload_issuer_key_path: str
 
 
 def create(state_dir: str, scenario, now: datetime.datetime) -> Pki:
@@ -86,7 +89,10 @@ def create(state_dir: str, scenario, now: datetime.datetime) -> Pki:
     signing_key_path = _write(state_dir, "token-signing.pem", signing.key_pem + signing.cert_pem, private=True)
     certificates = {app.name: _app_certificate(state_dir, app, now)
                     for app in scenario.apps if app.certificate_expires is not None}
-    return Pki(ca_path, server_cert_path, server_key_path, signing, signing_key_path, certificates)
+    workload = _self_signed(_rsa_key(), "sandbox workload issuer", now, now + datetime.timedelta(days=30))
+    workload_path = _write(state_dir, "workload-issuer.pem", workload.key_pem + workload.cert_pem, private=True)
+    return Pki(ca_path, server_cert_path, server_key_path, signing, signing_key_path, certificates, workload,
+               workload_path)
 
 
 def _app_certificate(state_dir: str, app, now: datetime.datetime) -> AppCertificate:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from typing import Optional
 
 _ISO = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})(?:T(?P<time>\d{2}:\d{2}(?::\d{2})?)(?:\.(?P<fraction>\d{1,7}))?)?"
@@ -48,3 +49,10 @@ def entra(moment: datetime.datetime) -> str:
 def graph_inner_error(moment: datetime.datetime) -> str:
     """``2024-05-01T12:34:56``, the spelling of ``innerError.date`` in Graph errors."""
     return f"{moment.astimezone(datetime.timezone.utc):%Y-%m-%dT%H:%M:%S}"
+
+
+def from_epoch(value) -> Optional[str]:
+    """``2024-05-01T12:34:56Z`` for a JWT time claim (seconds since the epoch); None if it is not a number."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return seconds(datetime.datetime.fromtimestamp(value, datetime.timezone.utc))

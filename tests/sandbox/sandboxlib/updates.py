@@ -19,9 +19,9 @@ ENUM, TEXT, TAGS, COMMENT = "enum", "text", "tags", "comment"
 FITTING_DETERMINATIONS = {
     "unknown": ("unknown",),
     "truePositive": ("unknown", "multiStagedAttack", "maliciousUserActivity", "compromisedUser", "malware",
-                     "phishing", "unwantedSoftware", "other", "apt"),
+                     "phishing", "unwantedSoftware", "other", "apt", "securityPersonnel"),
     "informationalExpectedActivity": ("unknown", "securityTesting", "lineOfBusinessApplication",
-                                      "confirmedUserActivity", "other", "securityPersonnel"),
+                                      "confirmedUserActivity", "other"),
     "falsePositive": ("unknown", "clean", "insufficientData", "other"),
 }
 _TICK = datetime.timedelta(microseconds=1)
@@ -119,7 +119,7 @@ def apply(incident: Incident, changes: dict, author: str, now: datetime.datetime
 
 
 class IncidentUpdater:
-    """Applies changes to the store on behalf of the token's app, which is named as the author of comments."""
+    """Applies changes to the store on behalf of the token's app or user, who is named as the author of comments."""
 
     def __init__(self, store, scenario, clock):
         self._store = store
@@ -133,5 +133,9 @@ class IncidentUpdater:
         return self._store.update(claims["tid"], incident_id, lambda incident: apply(incident, changes, author, now))
 
     def _author(self, claims: dict) -> str:
-        app = self._scenario.app(str(claims.get("appid", "")))
-        return app.name if app else str(claims.get("appid", ""))
+        """The signed-in user's UPN for delegated tokens, else the app's (or managed identity's) name."""
+        if claims.get("upn"):
+            return str(claims["upn"])
+        client_id = str(claims.get("appid", ""))
+        app = self._scenario.app(client_id) or self._scenario.managed_identity(client_id=client_id)
+        return app.name if app else client_id
