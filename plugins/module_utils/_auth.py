@@ -409,14 +409,28 @@ class Authenticator(object):
             raise self._error(str(exc))
 
     def _error(self, body):
-        tenant = self.options.get("tenant_id") or "(managed identity)"
-        client_id = self.options.get("client_id") or self.options.get("managed_identity_client_id")
+        if isinstance(select_flow(self.options), ManagedIdentityFlow):
+            return self._managed_identity_error(body)
+        tenant = self.options.get("tenant_id")
+        client_id = self.options.get("client_id")
         if isinstance(body, str) and "AADSTS" not in body:
             return AuthenticationError(
                 "Sign-in to tenant %s at %s failed: %s" % (
                     tenant, self.endpoints.login_url, body.splitlines()[0][:300]),
                 tenant_id=tenant, client_id=client_id)
         return authentication_error(body, tenant, client_id, self.endpoints.login_url)
+
+
+    def _managed_identity_error(self, body):
+        identity = self.options.get("managed_identity_client_id")
+        if isinstance(body, dict):
+            body = body.get("error_description") or body.get("error") or str(body)
+        return AuthenticationError(
+            "Sign-in with the %s failed: %s" % (
+                "user-assigned managed identity %s" % identity if identity else "system-assigned managed identity",
+                str(body).splitlines()[0][:300] if str(body).strip() else "no reason given"),
+            hint="Check that the machine running the task has this identity, and managed_identity_client_id.",
+            client_id=identity)
 
 
 def auth_result(token, endpoints, tenant_id, client_id):

@@ -166,7 +166,8 @@ def list_incidents(client, query, limit=None, alerts=False, allow_partial=False)
                     break
     except M365DefenderError as exc:
         if not allow_partial:
-            exc.message = "Listing incidents stopped after %d page(s): %s" % (client.pages_read, exc.message)
+            if client.pages_read:
+                exc.message = "Listing incidents stopped after %d page(s): %s" % (client.pages_read, exc.message)
             raise
         return IncidentList(incidents, complete=False, error=str(exc))
     return IncidentList(incidents)

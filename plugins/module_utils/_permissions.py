@@ -52,7 +52,10 @@ def needed_permissions(api, context, features):
     if unknown:
         raise InputError("Option 'features' got %s; allowed: %s." % (", ".join(unknown), ", ".join(FEATURES)))
     table = NEEDED[(api, context)]
-    return sorted(set(table[feature] for feature in features))
+    needed = set(table[feature] for feature in features)
+    # A Read permission needs no mention when its ReadWrite one is needed too.
+    return sorted(permission for permission in needed
+                  if not any(other != permission and satisfies(other, permission) for other in needed))
 
 
 def missing_permissions(needed, granted):
