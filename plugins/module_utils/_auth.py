@@ -420,7 +420,6 @@ class Authenticator(object):
                 tenant_id=tenant, client_id=client_id)
         return authentication_error(body, tenant, client_id, self.endpoints.login_url)
 
-
     def _managed_identity_error(self, body):
         identity = self.options.get("managed_identity_client_id")
         if isinstance(body, dict):
