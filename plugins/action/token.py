@@ -46,7 +46,9 @@ class ActionModule(ActionBase):
         return (self._task.args.get("auth_flow") or os.environ.get("M365D_AUTH_FLOW")) == "device_code"
 
     def _show(self, message):
-        self._display.display("[%s] %s" % (self._task.get_name(), message), color="bright yellow")
+        # stderr: ansible-core does not flush stdout after each line, so when the output goes to a file or a
+        # pipe (CI logs, `| tee`) the code would only appear after the task ends; stderr is line-buffered.
+        self._display.display("[%s] %s" % (self._task.get_name(), message), color="bright yellow", stderr=True)
 
     def _device_code_sign_in(self):
         try:

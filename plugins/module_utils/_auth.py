@@ -332,6 +332,13 @@ def no_credentials_error():
         "secops.m365_defender.token.")
 
 
+def forget_access_token(cache, access_token):
+    """Remove an access token from MSAL's cache, so that the next sign-in asks the identity provider."""
+    for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+        if item.get("secret") == access_token:
+            cache.remove_at(item)
+
+
 def _with_context(exc):
     """The exception's text, or that of an exception it replaced when only that one names an AADSTS code."""
     cause = getattr(exc, "__context__", None)
@@ -361,8 +368,9 @@ class Authenticator(object):
         """Sign in again after the API refused the token; False when there are no credentials to do it."""
         if select_flow(self.options) is None:
             return False
+        refused = self._token.access_token if self._token else None
         self.held = None
-        self._token = self._sign_in()
+        self._token = self._sign_in(refused=refused)
         return True
 
     def _held_token(self):
@@ -371,7 +379,8 @@ class Authenticator(object):
             return None
         return self.held
 
-    def _sign_in(self):
+    def _sign_in(self, refused=None):
+        """A token from the flow; `refused`, a token the API refused, is first dropped from the token cache."""
         flow = select_flow(self.options)
         if flow is None:
             if self.held is not None:
@@ -387,6 +396,8 @@ class Authenticator(object):
         if cache_path:
             with TokenCacheFile(cache_path, msal.SerializableTokenCache) as cache_file:
                 ctx.cache = cache_file.cache
+                if refused:
+                    forget_access_token(cache_file.cache, refused)
                 result = self._acquire(flow, ctx)
             self.warnings.extend(cache_file.warnings)
         else:

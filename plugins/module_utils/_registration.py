@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, AuthenticationError
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     odata_string,
     parse_iso_time,
@@ -45,6 +45,8 @@ def read_registration(client, client_id, warning_days, now=None):
     try:
         applications = client.get("/applications", app_filter).get("value") or []
         principals = client.get("/servicePrincipals", app_filter).get("value") or []
+    except AuthenticationError as exc:
+        return {"visible": False, "reason": "Could not sign in to Graph to read the app registration: %s" % exc}
     except ApiError as exc:
         # The check answers from the token all the same; it says what it could not see and why.
         if exc.status in (401, 403):

@@ -66,8 +66,10 @@ class TokenCacheFile(object):
             with open(self.path, "r") as handle:
                 text = handle.read()
             if text.strip():
-                if not isinstance(json.loads(text), dict):
-                    raise ValueError("not a JSON object")
+                data = json.loads(text)
+                # MSAL's format: an object of credential kinds, each an object of entries.
+                if not isinstance(data, dict) or not all(isinstance(entries, dict) for entries in data.values()):
+                    raise ValueError("not an MSAL token cache")
                 self.cache.deserialize(text)
         except (ValueError, UnicodeError):
             self.warnings.append("token_cache_path '%s' could not be read as a token cache; signing in afresh "

@@ -110,7 +110,9 @@ consent:
       returned: success
       sample: granted
     admin_consent_url:
-      description: The URL to send to the tenant's admin to grant consent (again, after a permission change).
+      description:
+        - The URL to send to the tenant's admin to grant consent (again, after a permission change).
+        - None for a managed identity, whose permissions are granted with app role assignments.
       type: str
       returned: success
     error:
@@ -158,6 +160,7 @@ http:
   type: dict
 """
 
+from ansible_collections.secops.m365_defender.plugins.module_utils._auth import ManagedIdentityFlow, select_flow
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import AuthenticationError, admin_consent_url
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule, Session
 from ansible_collections.secops.m365_defender.plugins.module_utils._permissions import (
@@ -180,13 +183,13 @@ CONSENT_CODES = (700016, 65001)
 def run(module):
     connection = module.connection
     api = connection.api
-    consent_url = admin_consent_url(connection.endpoints.login_url, connection.tenant_id, connection.client_id)
     try:
         token = module.sign_in()
     except AuthenticationError as exc:
         if exc.details.get("aadsts_code") not in CONSENT_CODES:
             raise
-        return missing_consent(module, api, str(exc), consent_url)
+        return missing_consent(module, api, str(exc), consent_url_for(module, {}))
+    consent_url = consent_url_for(module, token.claims)
     granted = granted_permissions(token.claims)
     context = token_context(token.claims)
     needed = needed_permissions(api, context, module.params["features"])
@@ -205,6 +208,16 @@ def run(module):
         "consent": {"state": "granted" if granted else "no_permissions", "admin_consent_url": consent_url},
         "registration": registration,
     }
+
+
+def consent_url_for(module, claims):
+    """The admin consent URL for this app in this tenant; none for a managed identity, which has no consent."""
+    connection = module.connection
+    tenant = connection.tenant_id or claims.get("tid")
+    client_id = connection.client_id or claims.get("appid")
+    if isinstance(select_flow(module.params), ManagedIdentityFlow) or not (tenant and client_id):
+        return None
+    return admin_consent_url(connection.endpoints.login_url, tenant, client_id)
 
 
 def missing_consent(module, api, error, consent_url):

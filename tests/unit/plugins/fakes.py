@@ -13,6 +13,7 @@ import copy
 import datetime
 import json
 import os
+import time
 
 import requests
 from ansible.module_utils.six.moves.urllib.parse import parse_qs, urlencode, urlparse
@@ -169,6 +170,21 @@ def cert_der(certificate):
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
+class FakeClock(object):
+    """Stands in for time.time and time.sleep: sleeping moves the clock on at once and is recorded."""
+
+    def __init__(self, start=None):
+        self.now = time.time() if start is None else start
+        self.slept = []
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 class LocalHttpsServer(object):
     """A real HTTPS server on 127.0.0.1 with its own self-signed certificate, answering {"ok": true}."""
 
@@ -271,37 +287,233 @@ class IncidentApi(object):
         return make_response(200, body)
 
 
-class FakeEntra(object):
-    """OIDC discovery and the v2 token endpoint of one tenant, as Entra ID answers them."""
+class Router(object):
+    """Sends each request to the fake service of its host; a host without one is an error."""
 
-    def __init__(self, login_url, tenant, token_answer=None, discovery_answer=None, access_token=None, later_tokens=()):
+    def __init__(self, **services):
+        self.services = services
+
+    def __call__(self, seen):
+        if seen.host not in self.services:
+            raise AssertionError("unexpected request to %s: %s %s" % (seen.host, seen.method, seen.url))
+        return self.services[seen.host](seen)
+
+
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+FAKE_TENANT_ID = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
+FAKE_USER = {"upn": "analyst@contoso.example", "password": "Correct-Horse-1", "oid": "0a1b2c3d-1111-2222-3333-444455556666"}
+
+
+def entra_error(status, error, code, description, **extra):
+    """An Entra ID error answer (reference §3)."""
+    body = {"error": error, "error_description": "AADSTS%d: %s\r\nTrace ID: t\r\nCorrelation ID: c" % (code, description),
+            "error_codes": [code], "trace_id": "t", "correlation_id": "c"}
+    body.update(extra)
+    return make_response(status, body)
+
+
+class FakeEntra(object):
+    """OIDC discovery, the v2 token endpoint, the device code endpoint and user realm discovery of one tenant.
+
+    The token endpoint answers the client credentials grant with `access_token` (later requests with
+    `later_tokens`), and the user grants (password, device code, refresh token) with a delegated token set:
+    an access token (`tokens_by_resource` per API, else `access_token`), a refresh token, an ID token and
+    `client_info`, as Entra ID does, so MSAL builds an account from them. The device code grant answers
+    authorization_pending `pending_polls` times, then `device_outcome` (a Response) or the token set.
+    The device code endpoint answers a new code (its fields overridden by `device_fields`) or `device_answer`.
+    `token_answer` (a Response, or a callable taking the Seen request and returning one or None) overrides
+    the token endpoint. `events` lists what was asked, in order: ("discovery",), ("userrealm", user),
+    ("devicecode",), ("token", grant type); a test may append its own events to it.
+    """
+
+    def __init__(self, login_url, tenant, token_answer=None, discovery_answer=None, access_token=None, later_tokens=(),
+                 tokens_by_resource=None, user=None, pending_polls=0, device_outcome=None, device_answer=None,
+                 device_fields=None, expires_in=3599):
         self.login_url = login_url
         self.tenant = tenant
         self.access_token = access_token or make_jwt({"aud": "https://graph.microsoft.com", "tid": "t", "roles": ["R"]})
         self.later_tokens = list(later_tokens)  # handed out, in order, by the second and later token requests
+        self.tokens_by_resource = dict(tokens_by_resource or {})
         self.token_answer = token_answer
         self.discovery_answer = discovery_answer
+        self.user = dict(user or FAKE_USER)
+        self.pending_polls = pending_polls
+        self.device_outcome = device_outcome
+        self.device_answer = device_answer
+        self.device_fields = dict(device_fields or {})
+        self.expires_in = expires_in
         self.token_requests = []
+        self.device_requests = []
+        self.userrealm_requests = []
+        self.refresh_tokens = []
+        self.events = []
+        self._polls = 0
+        self._device_scopes = {}
+
+    @property
+    def base(self):
+        return "%s/%s" % (self.login_url, self.tenant)
 
     def __call__(self, seen):
-        base = "%s/%s" % (self.login_url, self.tenant)
+        base = self.base
         if seen.url.startswith(base + "/v2.0/.well-known/openid-configuration"):
+            self.events.append(("discovery",))
             if self.discovery_answer is not None:
                 return self.discovery_answer
             return make_response(200, {
                 "authorization_endpoint": base + "/oauth2/v2.0/authorize",
                 "token_endpoint": base + "/oauth2/v2.0/token",
+                "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
                 "issuer": base + "/v2.0"})
+        if seen.method == "GET" and seen.url.startswith(self.login_url + "/common/userrealm/"):
+            user = seen.path.rsplit("/", 1)[-1]
+            self.userrealm_requests.append(seen)
+            self.events.append(("userrealm", user))
+            return make_response(200, {"ver": "1.0", "account_type": "Managed", "domain_name": user.split("@")[-1],
+                                       "cloud_instance_name": "microsoftonline.com",
+                                       "cloud_audience_urn": "urn:federation:MicrosoftOnline"})
+        if seen.method == "POST" and seen.url == base + "/oauth2/v2.0/devicecode":
+            self.device_requests.append(seen)
+            self.events.append(("devicecode",))
+            return self._device_code(seen) if self.device_answer is None else self.device_answer
         if seen.method == "POST" and seen.url == base + "/oauth2/v2.0/token":
             self.token_requests.append(seen)
+            grant = seen.form.get("grant_type")
+            self.events.append(("token", grant))
             if self.token_answer is not None:
-                return self.token_answer
+                answer = self.token_answer(seen) if callable(self.token_answer) else self.token_answer
+                if answer is not None:
+                    return answer
+            if grant == "password":
+                return self._password(seen)
+            if grant == DEVICE_CODE_GRANT:
+                return self._device_poll(seen)
+            if grant == "refresh_token":
+                return self._refresh(seen)
             if len(self.token_requests) > 1 and self.later_tokens:
                 self.access_token = self.later_tokens.pop(0)
             return make_response(200, {
-                "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
-                "access_token": self.access_token})
+                "token_type": "Bearer", "expires_in": self.expires_in, "ext_expires_in": self.expires_in,
+                "access_token": self.tokens_by_resource.get(_resource_of(seen.form), self.access_token)})
         return make_response(404, {"error": "not_found"})
+
+    def _device_code(self, seen):
+        user_code = "FAKE%04d" % (len(self.device_requests) + 1000)
+        device_code = "device-code-%d" % len(self.device_requests)
+        self._device_scopes[device_code] = seen.form.get("scope")
+        uri = self.login_url + "/devicelogin"
+        answer = {
+            "user_code": user_code, "device_code": device_code,
+            "verification_uri": uri, "expires_in": 900, "interval": 5,
+            "message": "To sign in, use a web browser to open the page %s and enter the code %s to authenticate."
+                       % (uri, user_code)}
+        answer.update(self.device_fields)
+        return make_response(200, answer)
+
+    def _device_poll(self, seen):
+        if seen.form.get("device_code") not in self._device_scopes:
+            return entra_error(400, "invalid_grant", 70000, "The provided value for the input parameter 'device_code' is not valid.")
+        self._polls += 1
+        if self._polls <= self.pending_polls:
+            return entra_error(400, "authorization_pending", 70016,
+                               "OAuth 2.0 device flow error. Authorization is pending. Continue polling.")
+        if self.device_outcome is not None:
+            return self.device_outcome
+        # The poll carries no scope: the token is for the scope the code was asked for.
+        return self._user_tokens(dict(seen.form, scope=self._device_scopes[seen.form["device_code"]]))
+
+    def _password(self, seen):
+        if (seen.form.get("username"), seen.form.get("password")) != (self.user["upn"], self.user["password"]):
+            return entra_error(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.")
+        return self._user_tokens(seen.form)
+
+    def _refresh(self, seen):
+        if seen.form.get("refresh_token") not in self.refresh_tokens:
+            return entra_error(400, "invalid_grant", 70008, "The provided authorization code or refresh token has expired.")
+        return self._user_tokens(seen.form)
+
+    def _user_tokens(self, form):
+        resource = _resource_of(form)
+        refresh_token = "refresh-token-%d" % (len(self.refresh_tokens) + 1)
+        self.refresh_tokens.append(refresh_token)
+        now = 1764151200
+        id_token = make_jwt({"aud": form.get("client_id"), "iss": self.base + "/v2.0", "iat": now, "nbf": now,
+                             "exp": now + 3600, "oid": self.user["oid"], "preferred_username": self.user["upn"],
+                             "sub": "pairwise-subject", "tid": FAKE_TENANT_ID, "ver": "2.0"})
+        client_info = b64url(json.dumps({"uid": self.user["oid"], "utid": FAKE_TENANT_ID}))
+        return make_response(200, {
+            "token_type": "Bearer", "scope": "%s/.default openid profile offline_access" % resource,
+            "expires_in": self.expires_in, "ext_expires_in": self.expires_in,
+            "access_token": self.tokens_by_resource.get(resource, self.access_token),
+            "refresh_token": refresh_token, "id_token": id_token, "client_info": client_info})
+
+
+def _resource_of(form):
+    """The API a token request is for: its `.default` scope without the suffix."""
+    for scope in (form.get("scope") or "").split():
+        if scope.endswith("/.default"):
+            return scope[:-len("/.default")]
+    return None
+
+
+IMDS_TOKEN_URL = "http://169.254.169.254/metadata/identity/oauth2/token"
+
+
+class FakeImds(object):
+    """The Azure instance metadata service's token endpoint, as a VM with a managed identity answers it.
+
+    Answers with a token for the requested `resource` (IMDS sends numbers as strings), or `answer` when set.
+    Records each request in `requests`.
+    """
+
+    def __init__(self, access_token=None, answer=None, expires_in=86399):
+        self.access_token = access_token or make_jwt({"aud": "https://graph.microsoft.com", "tid": FAKE_TENANT_ID,
+                                                      "roles": ["SecurityIncident.Read.All"]})
+        self.answer = answer
+        self.expires_in = expires_in
+        self.requests = []
+
+    def __call__(self, seen):
+        if seen.method != "GET" or seen.url.split("?")[0] != IMDS_TOKEN_URL:
+            return make_response(404, {"error": "not_found"})
+        self.requests.append(seen)
+        if self.answer is not None:
+            return self.answer
+        if seen.headers.get("Metadata") != "true":
+            return make_response(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
+        return make_response(200, {
+            "access_token": self.access_token, "client_id": seen.query.get("client_id", "system-assigned"),
+            "expires_in": str(self.expires_in), "expires_on": "1764151200", "ext_expires_in": str(self.expires_in),
+            "not_before": "1764064800", "resource": seen.query.get("resource"), "token_type": "Bearer"})
+
+
+class FakeDirectory(object):
+    """Graph's /applications and /servicePrincipals, filtered by appId, as the directory shows them.
+
+    `applications` and `principals` are lists of objects with `appId`; `refuse` (a Response) answers every
+    request instead. Records each request in `requests`.
+    """
+
+    def __init__(self, base_url, applications=(), principals=(), refuse=None):
+        self.base_url = base_url
+        self.base_path = urlparse(base_url).path
+        self.applications = list(applications)
+        self.principals = list(principals)
+        self.refuse = refuse
+        self.requests = []
+
+    def __call__(self, seen):
+        self.requests.append(seen)
+        if self.refuse is not None:
+            return self.refuse
+        collection = seen.path[len(self.base_path):] if seen.path.startswith(self.base_path) else seen.path
+        objects = {"/applications": self.applications, "/servicePrincipals": self.principals}.get(collection)
+        if seen.method != "GET" or objects is None:
+            return make_response(404, {"error": {"code": "Request_ResourceNotFound", "message": "No route."}})
+        wanted = seen.query.get("$filter", "")
+        matching = [item for item in objects if wanted == "appId eq '%s'" % item.get("appId")]
+        return make_response(200, {"@odata.context": "%s/$metadata#%s" % (self.base_url, collection.strip("/")),
+                                   "value": copy.deepcopy(matching)})
 
 
 # Spellings each API takes in an incident PATCH body (reference §4). Defender compares case-sensitively; Graph
