@@ -52,7 +52,7 @@ STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 15 * 60}
 # The integration tests' sandbox runs its rate-limit windows and Retry-After 100 times faster (the demo's runs
 # in real time); targets find the factor in m365d_sandbox.time_scale.
 INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
-STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox')
+STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee')
 
 
 class SetupError(Exception):
@@ -719,6 +719,62 @@ def stage_sandbox_tests(results, venv):
     results.add('sandbox-pytest', passed, failed, skipped, time.monotonic() - started, log)
 
 
+def stage_lint(results, venv):
+    """ansible-lint with the production profile (.ansible-lint decides what it covers), one result per finding."""
+    log = os.path.join(LOGS, 'ansible-lint.log')
+    started = time.monotonic()
+    with open(log, 'w', encoding='utf-8'):
+        pass
+    env = venv.env(ANSIBLE_COLLECTIONS_PATH=collection_link(), NO_COLOR='1')
+    code = run_logged([venv.bin('ansible-lint'), '--offline', '--nocolor', '--format', 'pep8', '--profile', 'production'], log, env=env)
+    output = tail(log, 5000)
+    found = re.search(r'^(?:Failed|Passed): (\d+) failure\(s\)', output, re.M)
+    failed = int(found.group(1)) if found else 0
+    if code != 0 and not failed:
+        failed = 1
+    results.add('ansible-lint', 0 if failed else 1, failed, 0, time.monotonic() - started, log)
+
+
+def requirement_names(path):
+    """The project names in a pip requirements file, lower case."""
+    with open(path, encoding='utf-8') as handle:
+        lines = [line.split('#', 1)[0].strip() for line in handle]
+    return sorted(re.match(r'[A-Za-z0-9._-]+', line).group(0).lower() for line in lines if line)
+
+
+def stage_ee(results, venv):
+    """ansible-builder, no container runtime: introspect reads the collection's meta/execution-environment.yml and
+    must find requirements.txt's packages; create turns extensions/awx/execution-environment.yml into a build
+    context in .build/ee."""
+    log = os.path.join(LOGS, 'ee.log')
+    with open(log, 'w', encoding='utf-8'):
+        pass
+    started = time.monotonic()
+    builder = venv.bin('ansible-builder')
+    deps = os.path.join(BUILD, 'ee-introspect.txt')
+    if os.path.exists(deps):
+        os.remove(deps)
+    code = run_logged([builder, 'introspect', '--sanitize', '--write-pip', deps, collection_link()], log, env=venv.env())
+    wanted = requirement_names(os.path.join(ROOT, 'requirements.txt'))
+    got = requirement_names(deps) if code == 0 and os.path.exists(deps) else []
+    if code == 0 and got != wanted:
+        with open(log, 'a', encoding='utf-8') as handle:
+            handle.write('*** introspect found %s, requirements.txt has %s\n' % (got, wanted))
+    ok = code == 0 and got == wanted
+    results.add('ee-introspect', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
+    started = time.monotonic()
+    context = os.path.join(BUILD, 'ee')
+    shutil.rmtree(context, ignore_errors=True)
+    code = run_logged([builder, 'create', '--file', os.path.join(ROOT, 'extensions', 'awx', 'execution-environment.yml'),
+                       '--context', context, '--output-filename', 'Containerfile'], log, env=venv.env())
+    made = [os.path.join(context, name) for name in ('Containerfile', os.path.join('_build', 'requirements.yml'))]
+    ok = code == 0 and all(os.path.exists(path) for path in made)
+    if code == 0 and not ok:
+        with open(log, 'a', encoding='utf-8') as handle:
+            handle.write('*** create did not write %s\n' % ', '.join(path for path in made if not os.path.exists(path)))
+    results.add('ee-create', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Commands
 
@@ -815,6 +871,10 @@ def command_test(args):
         stage_changelog(results, venvs[0])
     if 'sandbox' in stages and venvs:
         stage_sandbox_tests(results, venvs[0])
+    if 'lint' in stages and venvs:
+        stage_lint(results, venvs[0])
+    if 'ee' in stages and venvs:
+        stage_ee(results, venvs[0])
 
     passed, failed, skipped = results.totals()
     say('')
