@@ -37,3 +37,8 @@ clean:
 
 distclean: clean
 	rm -rf .venv
+
+# The benchmark (not part of `make test`; several minutes): see docs/performance.md.
+.PHONY: bench
+bench:
+	@$(PYTHON) bench/run.py
