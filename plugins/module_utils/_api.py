@@ -94,7 +94,6 @@ class Flavour(object):
     name = None
     max_page_size = None
     incidents_path = None
-    id_field = None
     fields = {}
     server_filters = frozenset()
     headers = {}
@@ -142,7 +141,6 @@ class GraphFlavour(Flavour):
     name = "graph"
     max_page_size = 50
     incidents_path = "/security/incidents"
-    id_field = "id"
     fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
               "classification": "classification", "determination": "determination",
               "created": "createdDateTime", "updated": "lastUpdateDateTime"}
@@ -183,7 +181,6 @@ class DefenderFlavour(Flavour):
     name = "defender"
     max_page_size = 100
     incidents_path = "/incidents"
-    id_field = "incidentId"
     fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
               "classification": "classification", "determination": "determination",
               "created": "createdTime", "updated": "lastUpdateTime"}

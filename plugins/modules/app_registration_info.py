@@ -221,7 +221,7 @@ def consent_url_for(module, claims):
 
 
 def missing_consent(module, api, error, consent_url):
-    context = "user" if module.params.get("username") or module.params.get("auth_flow") == "device_code" else "application"
+    context = select_flow(module.params).context
     needed = needed_permissions(api, context, module.params["features"])
     return {
         "changed": False,
