@@ -51,6 +51,11 @@ class Enum(object):
                 self.option, value, api, ", ".join(self.allowed(api))))
         return self.spellings[api][key]
 
+    def normal(self, value):
+        """Graph's spelling of an API's value, so both APIs read alike; an unknown value as it is."""
+        key = self.key(value) if value is not None else None
+        return self.spellings["graph"].get(key, value) if key else value
+
 
 STATUS = Enum(
     "status",
@@ -69,6 +74,19 @@ CLASSIFICATION = Enum(
     "classification",
     graph=("unknown", "falsePositive", "truePositive", "informationalExpectedActivity"),
     defender=("Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"),
+)
+
+# The product that raised an alert (alerts' serviceSource); the Defender API keeps Cloud App Security's old name.
+SERVICE_SOURCE = Enum(
+    "service_source",
+    graph=("unknown", "microsoftDefenderForEndpoint", "microsoftDefenderForIdentity", "microsoftDefenderForCloudApps",
+           "microsoftDefenderForOffice365", "microsoft365Defender", "azureAdIdentityProtection",
+           "microsoftAppGovernance", "dataLossPrevention", "microsoftDefenderForCloud", "microsoftSentinel",
+           "microsoftInsiderRiskManagement"),
+    defender=("MicrosoftDefenderForEndpoint", "MicrosoftDefenderForIdentity", "MicrosoftCloudAppSecurity",
+              "MicrosoftDefenderForOffice365", "Microsoft365Defender", "AzureAdIdentityProtection",
+              "MicrosoftAppGovernance", "DataLossPrevention", "MicrosoftDefenderForCloud"),
+    aliases={"microsoftcloudappsecurity": "microsoftdefenderforcloudapps"},
 )
 
 # Microsoft's pages spell several determinations two ways; every spelling maps to one key. Graph gets the
@@ -94,6 +112,7 @@ class Flavour(object):
     name = None
     max_page_size = None
     incidents_path = None
+    id_field = title_field = web_url_field = None
     fields = {}
     server_filters = frozenset()
     headers = {}
@@ -141,6 +160,7 @@ class GraphFlavour(Flavour):
     name = "graph"
     max_page_size = 50
     incidents_path = "/security/incidents"
+    id_field, title_field, web_url_field = "id", "displayName", "incidentWebUrl"
     fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
               "classification": "classification", "determination": "determination",
               "created": "createdDateTime", "updated": "lastUpdateDateTime"}
@@ -181,6 +201,7 @@ class DefenderFlavour(Flavour):
     name = "defender"
     max_page_size = 100
     incidents_path = "/incidents"
+    id_field, title_field, web_url_field = "incidentId", "incidentName", "incidentUri"
     fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
               "classification": "classification", "determination": "determination",
               "created": "createdTime", "updated": "lastUpdateTime"}

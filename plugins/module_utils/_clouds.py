@@ -26,6 +26,14 @@ CLOUDS = {
     "dod": Cloud("https://login.microsoftonline.us", "https://dod-graph.microsoft.us", "https://api-gov.security.microsoft.us"),
 }
 
+# The Defender portal, where an incident's page lives.
+PORTALS = {
+    "global": "https://security.microsoft.com",
+    "gcc": "https://security.microsoft.com",
+    "gcc_high": "https://security.microsoft.us",
+    "dod": "https://security.microsoft.us",
+}
+
 # Hosts where MSAL's instance discovery (a call to login.microsoftonline.com) is meaningful.
 MICROSOFT_LOGIN_HOSTS = frozenset(
     ["login.microsoftonline.com", "login.microsoftonline.us", "login.microsoft.com", "login.windows.net"]

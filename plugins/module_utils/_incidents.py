@@ -150,7 +150,7 @@ def list_incidents(client, query, limit=None, alerts=False, allow_partial=False)
     """Incidents matching the query, following every page at the API's largest page size.
 
     When a page fails after retries, the task fails, saying how far it got; with allow_partial the
-    incidents read so far are returned, marked incomplete.
+    incidents read so far are returned, marked incomplete. Nothing read (sign-in or first page failed) fails.
     """
     flavour = client.flavour
     page_size = flavour.max_page_size
@@ -165,7 +165,7 @@ def list_incidents(client, query, limit=None, alerts=False, allow_partial=False)
                 if limit and len(incidents) >= limit:
                     break
     except M365DefenderError as exc:
-        if not allow_partial:
+        if not (allow_partial and client.pages_read):
             if client.pages_read:
                 exc.message = "Listing incidents stopped after %d page(s): %s" % (client.pages_read, exc.message)
             raise

@@ -85,6 +85,7 @@ options:
     description:
       - When a page cannot be read after O(retries), return the incidents read so far with RV(complete) V(false)
         and a warning, instead of failing the task.
+      - The task still fails when nothing could be read (the sign-in or the first page failed).
     type: bool
     default: false
 extends_documentation_fragment:

@@ -363,3 +363,12 @@ def test_allow_partial_returns_what_was_read(transport):
     assert listing.complete is False
     assert [incident["id"] for incident in listing.incidents] == [str(number) for number in range(1, 101)]
     assert "HTTP 500" in listing.error and "Something went wrong." in listing.error
+
+
+def test_allow_partial_still_fails_when_nothing_was_read(transport):
+    client = make_client("graph")
+    transport.handler = FailingPage(IncidentApi("graph", graph_incidents(237), client.endpoints.api_url), fail_at=1)
+    with pytest.raises(ApiError) as raised:
+        list_incidents(client, IncidentQuery(client.flavour, {}), allow_partial=True)
+    assert "HTTP 500" in raised.value.message
+    assert "stopped after" not in raised.value.message

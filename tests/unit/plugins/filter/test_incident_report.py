@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import csv
+import datetime
+import io
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.secops.m365_defender.plugins.filter.incident_report import (
+    FilterModule,
+    incident_report,
+    incident_report_csv,
+)
+from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import incident_view
+
+NOW = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.timezone.utc)
+CONTOSO = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
+FABRIKAM = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
+
+
+def graph_incident(number, severity, status, created, **extra):
+    incident = {"id": str(number), "tenantId": CONTOSO, "displayName": "Incident %d" % number,
+                "severity": severity, "status": status, "classification": "unknown", "determination": "unknown",
+                "assignedTo": None, "createdDateTime": created, "lastUpdateDateTime": created,
+                "customTags": [], "systemTags": [], "comments": [],
+                "incidentWebUrl": "https://security.microsoft.com/incidents/%d?tid=%s" % (number, CONTOSO)}
+    incident.update(extra)
+    return incident
+
+
+def defender_incident(number, severity, status, created, **extra):
+    incident = {"incidentId": number, "incidentName": "Incident %d" % number, "severity": severity,
+                "status": status, "classification": "Unknown", "determination": "NotAvailable", "assignedTo": None,
+                "createdTime": created, "lastUpdateTime": created, "tags": [], "comments": [], "alerts": []}
+    incident.update(extra)
+    return incident
+
+
+def contoso(incidents, **extra):
+    result = {"changed": False, "api": "graph", "complete": True, "incidents": incidents, "count": len(incidents)}
+    result.update(extra)
+    return {"name": "contoso", "tenant_id": CONTOSO, "result": result}
+
+
+def fabrikam(incidents):
+    return {"name": "fabrikam", "tenant_id": FABRIKAM,
+            "result": {"changed": False, "api": "defender", "complete": True, "incidents": incidents}}
+
+
+def northwind_without_consent():
+    return {"name": "northwind", "tenant_id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98", "result": {
+        "failed": True, "msg": "Sign-in failed: AADSTS700016: no consent.",
+        "admin_consent_url": "https://login.microsoftonline.com/3c2b/adminconsent?client_id=61be"}}
+
+
+@pytest.fixture
+def report():
+    return incident_report([
+        contoso([
+            graph_incident(1, "high", "active", "2026-11-20T12:00:00Z"),
+            graph_incident(2, "medium", "inProgress", "2026-11-01T12:00:00.1234567Z"),
+            graph_incident(3, "low", "resolved", "2026-10-01T12:00:00Z"),
+            graph_incident(4, "high", "awaitingAction", "2026-11-25T12:00:00Z"),
+        ]),
+        fabrikam([
+            defender_incident(10, "High", "Active", "2026-11-10T12:00:00Z"),
+            defender_incident(11, "UnSpecified", "Redirected", "2026-11-11T12:00:00Z"),
+            defender_incident(12, "Informational", "InProgress", "2026-11-24T00:00:00Z"),
+        ]),
+        northwind_without_consent(),
+    ], now=NOW, oldest=3)
+
+
+def test_totals_count_every_tenant_and_the_one_that_failed(report):
+    assert report["totals"] == {"incidents": 7, "open": 5, "tenants": 3, "tenants_failed": 1, "tenants_partial": 0}
+    assert report["generated"] == "2026-11-26T12:00:00Z"
+
+
+def test_both_apis_are_counted_in_graph_spellings(report):
+    assert report["by_severity"] == {"high": 3, "medium": 1, "low": 1, "informational": 1, "unknown": 1}
+    assert report["open_by_severity"] == {"high": 3, "medium": 1, "low": 0, "informational": 1, "unknown": 0}
+    assert report["by_status"] == {"active": 2, "inProgress": 2, "awaitingAction": 1, "resolved": 1,
+                                   "redirected": 1}
+
+
+def test_per_tenant_sections(report):
+    contoso_section, fabrikam_section, northwind = report["tenants"]
+    assert (contoso_section["incidents"], contoso_section["open"], contoso_section["api"]) == (4, 3, "graph")
+    assert contoso_section["oldest_open_days"] == 25.0
+    assert fabrikam_section["open_by_severity"]["high"] == 1 and fabrikam_section["by_status"]["redirected"] == 1
+    assert northwind["ok"] is False and northwind["incidents"] == 0 and northwind["oldest_open_days"] is None
+
+
+def test_oldest_open_incidents_come_first_across_tenants(report):
+    assert [(row["tenant"], row["id"]) for row in report["oldest_open"]] == [
+        ("contoso", "2"), ("fabrikam", "10"), ("contoso", "1")]
+    assert report["oldest_open"][1]["url"] == "https://security.microsoft.com/incidents/10?tid=" + FABRIKAM
+
+
+def test_a_failed_tenant_is_reported_with_its_reason_and_consent_url(report):
+    assert report["failures"] == [{
+        "tenant": "northwind", "tenant_id": "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98",
+        "reason": "Sign-in failed: AADSTS700016: no consent.",
+        "consent_url": "https://login.microsoftonline.com/3c2b/adminconsent?client_id=61be"}]
+
+
+def test_a_tenant_that_never_reached_the_report_is_named_and_explained():
+    report = incident_report([None, contoso([])], names=["wingtip", "contoso"], now=NOW)
+    assert report["failures"][0]["tenant"] == "wingtip"
+    assert "did not reach the report" in report["failures"][0]["reason"]
+    assert report["totals"]["tenants_failed"] == 1
+
+
+def test_a_partial_listing_counts_what_was_read_and_says_why():
+    partial = contoso([graph_incident(1, "high", "active", "2026-11-20T12:00:00Z")], complete=False,
+                      error="Listing incidents stopped after 1 page(s): HTTP 500")
+    report = incident_report([partial], now=NOW)
+    assert report["totals"]["tenants_partial"] == 1 and report["totals"]["tenants_failed"] == 0
+    assert report["totals"]["incidents"] == 1
+    assert report["failures"][0]["reason"].startswith("Listing incidents stopped")
+
+
+def test_the_chart_splits_each_bar_by_severity_in_proportion(report):
+    chart = report["chart"]
+    contoso_bar, fabrikam_bar, northwind_bar = chart["bars"]
+    assert [(segment["severity"], segment["count"]) for segment in contoso_bar["segments"]] == [
+        ("high", 2), ("medium", 1)]
+    high, medium = contoso_bar["segments"]
+    assert high["width"] == pytest.approx(2 * medium["width"], abs=0.2)
+    assert medium["x"] == pytest.approx(high["x"] + high["width"], abs=0.2)
+    assert fabrikam_bar["total"] == 2 and northwind_bar["failed"] is True and northwind_bar["segments"] == []
+    assert contoso_bar["y"] < fabrikam_bar["y"] < northwind_bar["y"] < chart["height"]
+
+
+def test_links_are_only_https():
+    hostile = graph_incident(1, "high", "active", "2026-11-20T12:00:00Z", incidentWebUrl="javascript:alert(1)")
+    report = incident_report([contoso([hostile])], now=NOW)
+    assert report["incidents"][0]["url"] == "https://security.microsoft.com/incidents/1?tid=" + CONTOSO
+
+
+def test_csv_has_one_row_per_incident_and_neutralises_formulas(report):
+    hostile = graph_incident(5, "high", "active", "2026-11-20T12:00:00Z", displayName='=HYPERLINK("http://x")',
+                             customTags=["a, b", "-c"])
+    rows = list(csv.DictReader(io.StringIO(incident_report_csv(incident_report([contoso([hostile])], now=NOW)))))
+    assert rows[0]["title"] == '\'=HYPERLINK("http://x")'
+    assert rows[0]["tags"] == "a, b; -c"
+    assert len(list(csv.reader(io.StringIO(incident_report_csv(report))))) == 1 + 7
+
+
+def test_bad_input_gets_a_clear_error():
+    with pytest.raises(AnsibleFilterError, match="list of tenants"):
+        incident_report("contoso")
+    with pytest.raises(AnsibleFilterError, match="result of the incident_report filter"):
+        incident_report_csv([])
+
+
+def test_filters_are_registered():
+    assert sorted(FilterModule().filters()) == ["incident_report", "incident_report_csv"]
+
+
+def test_incident_view_reads_both_apis_alike():
+    graph = incident_view("graph", graph_incident(7, "medium", "inProgress", "2026-11-25T12:00:00Z",
+                                                  alerts=[{"serviceSource": "microsoftDefenderForCloudApps"}]), now=NOW)
+    defender = incident_view("defender", defender_incident(7, "Medium", "InProgress", "2026-11-25T12:00:00Z",
+                                                           alerts=[{"serviceSource": "MicrosoftCloudAppSecurity"}]),
+                             tenant_id=CONTOSO, now=NOW)
+    for key in ("id", "severity", "status", "open", "age_days", "service_sources", "url"):
+        assert graph[key] == defender[key], key
+    assert graph["service_sources"] == ["microsoftDefenderForCloudApps"] and graph["age_days"] == 1.0
