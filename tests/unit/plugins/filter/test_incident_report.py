@@ -92,6 +92,14 @@ def test_both_apis_are_counted_in_graph_spellings(report):
                                    "redirected": 1}
 
 
+def test_a_severity_no_api_documents_counts_as_unknown():
+    report = incident_report([contoso([graph_incident(1, "unknownFutureValue", "active", "2026-11-20T12:00:00Z")])],
+                             now=NOW)
+    assert report["open_by_severity"]["unknown"] == 1 and "unknownFutureValue" not in report["by_severity"]
+    segments = report["chart"]["bars"][0]["segments"]
+    assert [(segment["severity"], segment["count"]) for segment in segments] == [("unknown", 1)]
+
+
 def test_per_tenant_sections(report):
     contoso_section, fabrikam_section, northwind = report["tenants"]
     assert (contoso_section["incidents"], contoso_section["open"], contoso_section["api"]) == (4, 3, "graph")

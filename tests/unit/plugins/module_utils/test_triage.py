@@ -1,0 +1,367 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import datetime
+
+import pytest
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._triage import RuleError, parse_rules, triage_plan
+
+NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
+TENANT = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
+APIS = ["graph", "defender"]
+
+# The Defender API's spellings of the values these tests use (reference §4), written out, not computed.
+DEFENDER_SPELLING = {
+    "status": {"active": "Active", "inProgress": "InProgress", "resolved": "Resolved", "redirected": "Redirected"},
+    "severity": {"unknown": "UnSpecified", "informational": "Informational", "low": "Low", "medium": "Medium",
+                 "high": "High"},
+    "classification": {"unknown": "Unknown", "truePositive": "TruePositive", "falsePositive": "FalsePositive",
+                       "informationalExpectedActivity": "InformationalExpectedActivity"},
+    "determination": {"unknown": "NotAvailable", "malware": "Malware", "compromisedAccount": "CompromisedAccount",
+                      "clean": "Clean", "securityTesting": "SecurityTesting", "phishing": "Phishing"},
+    "serviceSource": {"microsoftDefenderForEndpoint": "MicrosoftDefenderForEndpoint",
+                      "microsoftDefenderForOffice365": "MicrosoftDefenderForOffice365",
+                      "microsoftDefenderForCloudApps": "MicrosoftCloudAppSecurity"},
+}
+
+
+def graph_incident(incident_id="220738", title="Multi-stage incident involving Execution & Credential access on one endpoint",
+                   status="active", severity="high", classification="unknown", determination="unknown", assigned_to=None,
+                   tags=(), system_tags=(), comments=(), created="2026-11-20T12:00:00.1234567Z",
+                   updated="2026-11-25T12:00:00Z", sources=("microsoftDefenderForEndpoint",)):
+    """An incident as the sandbox's Graph API lists it (with $expand=alerts)."""
+    return {
+        "id": incident_id, "tenantId": TENANT, "status": status,
+        "incidentWebUrl": "https://security.microsoft.com/incidents/%s?tid=%s" % (incident_id, TENANT),
+        "redirectIncidentId": None, "displayName": title, "description": "",
+        "createdDateTime": created, "lastUpdateDateTime": updated, "assignedTo": assigned_to,
+        "classification": classification, "determination": determination, "severity": severity,
+        "customTags": list(tags), "systemTags": list(system_tags),
+        "comments": [{"comment": text, "createdByDisplayName": "secops.lead@fabrikam.example",
+                      "createdDateTime": "2026-11-26T11:00:00Z"} for text in comments],
+        "alerts": [{"id": "fa%d" % index, "incidentId": incident_id, "serviceSource": source, "status": "new"}
+                   for index, source in enumerate(sources)],
+    }
+
+
+def defender_incident(**fields):
+    """The same incident as the sandbox's Defender API lists it (alerts always embedded)."""
+    graph = graph_incident(**fields)
+    spelled = dict((name, DEFENDER_SPELLING[name][graph[name]]) for name in ("status", "severity", "classification",
+                                                                             "determination"))
+    return dict(spelled, **{
+        "incidentId": int(graph["id"]), "incidentUri": graph["incidentWebUrl"], "redirectIncidentId": None,
+        "incidentName": graph["displayName"], "createdTime": graph["createdDateTime"],
+        "lastUpdateTime": graph["lastUpdateDateTime"], "assignedTo": graph["assignedTo"],
+        "tags": graph["customTags"], "systemTags": graph["systemTags"],
+        "comments": [{"comment": item["comment"], "createdBy": item["createdByDisplayName"],
+                      "createdTime": item["createdDateTime"]} for item in graph["comments"]],
+        "alerts": [{"alertId": alert["id"], "incidentId": int(graph["id"]),
+                    "serviceSource": DEFENDER_SPELLING["serviceSource"][alert["serviceSource"]]}
+                   for alert in graph["alerts"]],
+    })
+
+
+def make(api, **fields):
+    return graph_incident(**fields) if api == "graph" else defender_incident(**fields)
+
+
+def plan(api, incidents, rules):
+    return triage_plan(incidents, rules, api=api, tenant_id=TENANT, now=NOW)
+
+
+def rule(name="r", match=None, stop=None, changes=None, **fields):
+    """A rule that sets `changes`, else the keyword arguments, else a tag."""
+    value = {"name": name, "set": changes if changes is not None else fields or {"tags": ["triaged"]}}
+    if match is not None:
+        value["match"] = match
+    if stop is not None:
+        value["stop"] = stop
+    return value
+
+
+def matched(api, match, **fields):
+    """Whether a rule with this match applies to an incident with these fields."""
+    return bool(plan(api, [make(api, **fields)], [rule(match=match)]))
+
+
+# ----- checking rules
+
+
+@pytest.mark.parametrize("rules, expected", [
+    ({"name": "r"}, r"The rules must be a list, got dict"),
+    (["r"], r"Rule 1: must be a dictionary, got 'r'"),
+    ([{"set": {"tags": ["a"]}}], r"Rule 1 name: must be a non-empty string, got None"),
+    ([{"name": " ", "set": {"tags": ["a"]}}], r"Rule 1 \(' '\) name: must be a non-empty string"),
+    ([rule("a"), rule("b"), {"name": "c", "sett": {}}],
+     r"Rule 3 \('c'\): unknown key\(s\) sett; allowed: name, match, set, stop"),
+    ([rule("a"), rule("a")], r"Rule names must be unique.*: a"),
+    ([{"name": "r"}], r"Rule 1 \('r'\): has no 'set'"),
+    ([{"name": "r", "set": {}}], r"Rule 1 \('r'\) set: is empty: set at least one of assigned_to, status"),
+    ([{"name": "r", "set": ["tags"]}], r"Rule 1 \('r'\) set: must be a dictionary"),
+    ([{"name": "r", "set": {"tag": ["a"]}}], r"Rule 1 \('r'\) set: unknown key\(s\) tag; allowed: assigned_to, status, "
+                                             r"classification, determination, tags, comment"),
+    ([rule(match={"severty": ["high"]})], r"Rule 1 \('r'\) match: unknown key\(s\) severty; allowed: severity, status"),
+    ([rule(match=["high"])], r"Rule 1 \('r'\) match: must be a dictionary"),
+    ([rule(match={"severity": ["hihg"]})],
+     r"Rule 1 \('r'\) match.severity: got 'hihg'; allowed .*: high, informational, low, medium, unknown\."),
+    ([rule(match={"status": ["open"]})], r"match.status: got 'open'; allowed .*active, awaitingAction, inProgress"),
+    ([rule(match={"classification": ["bad"]})], r"match.classification: got 'bad'; allowed .*falsePositive"),
+    ([rule(match={"determination": ["evil"]})], r"match.determination: got 'evil'; allowed .*compromisedAccount"),
+    ([rule(match={"service_source": ["mde"]})], r"match.service_source: got 'mde'; allowed .*microsoftDefenderForEndpoint"),
+    ([rule(match={"severity": []})], r"match.severity: must be a non-empty list of strings, got \[\]"),
+    ([rule(match={"tags": {"a": 1}})], r"match.tags: must be a non-empty list of strings"),
+    ([rule(match={"tags_absent": ["a", ""]})], r"match.tags_absent: must be a non-empty string, got ''"),
+    ([rule(match={"title": "(phish"})], r"match.title: '\(phish' is not a valid regular expression"),
+    ([rule(match={"assigned_to": 5})], r"match.assigned_to: must be a non-empty string, got 5"),
+    ([rule(match={"unassigned": "maybe"})], r"match.unassigned: must be true or false, got 'maybe'"),
+    ([rule(match={"older_than": "7 days"})], r"Rule 1 \('r'\): Option 'match.older_than' got '7 days'.*7d"),
+    ([rule(match={"newer_than": "yesterday"})], r"Option 'match.newer_than' got 'yesterday'"),
+    ([rule(match={"idle_for": "2026-01-01"})], r"match.idle_for: got '2026-01-01'; use an age such as 30m, 24h"),
+    ([rule(stop="sometimes")], r"Rule 1 \('r'\) stop: must be true or false, got 'sometimes'"),
+    ([rule(status="Redirected")], r"Rule 1 \('r'\) set: Option 'status' cannot be 'redirected'"),
+    ([rule(status="closed")], r"set.status: got 'closed'; allowed"),
+    ([rule(classification="tp")], r"set.classification: got 'tp'; allowed"),
+    ([rule(determination="evil")], r"set.determination: got 'evil'; allowed"),
+    ([rule(classification="falsePositive", determination="malware")],
+     r"Rule 1 \('r'\) set: Determination 'malware' does not go with classification 'falsePositive'; it allows: "),
+    ([rule(comment="  ")], r"set.comment: must be a non-empty string"),
+    ([rule(assigned_to=["a@b"])], r"set.assigned_to: must be a non-empty string"),
+    ([rule(tags=[])], r"set.tags: must be a non-empty list of strings"),
+])
+def test_bad_rules_are_refused_naming_rule_key_value_and_allowed(rules, expected):
+    with pytest.raises(RuleError, match=expected):
+        parse_rules(rules, NOW)
+
+
+def test_rule_errors_are_input_errors_raised_before_incidents_are_looked_at():
+    with pytest.raises(InputError, match=r"Rule 2 \('second'\) match.severity"):
+        triage_plan("not even incidents", [rule("first"), rule("second", match={"severity": "hgh"})], now=NOW)
+
+
+def test_good_rules_in_every_spelling():
+    rules = parse_rules([
+        rule("a", match={"severity": ["UnSpecified", "HIGH"], "status": ["in_progress", "Active"],
+                         "classification": ["true_positive"], "determination": ["CompromisedUser", "NotAvailable"],
+                         "service_source": ["MicrosoftCloudAppSecurity"], "title": "phish", "tags": "VIP",
+                         "tags_absent": ["done"], "assigned_to": "a@b", "unassigned": "no", "older_than": "2w",
+                         "newer_than": "2024-05-01T00:00:00Z", "idle_for": "36h"},
+             status="in_progress", classification="TruePositive", determination="CompromisedAccount",
+             assigned_to="t@c", tags="one", comment="c"),
+        rule("b", stop="yes", changes={}),
+        {"name": "c", "match": None, "set": {"tags": ["x", "x"]}, "stop": None},
+    ], NOW)
+    assert [item.name for item in rules] == ["a", "b", "c"]
+    assert rules[0].changes == {"status": "inProgress", "classification": "truePositive",
+                                "determination": "compromisedAccount", "assigned_to": "t@c", "tags": ["one"],
+                                "comment": "c"}
+    assert [item.stop for item in rules] == [False, True, False]
+    assert rules[2].changes == {"tags": ["x"]}
+
+
+def test_no_rules_plan_nothing():
+    assert plan("graph", [make("graph")], None) == []
+    assert plan("graph", [make("graph")], []) == []
+
+
+def test_unknown_api_and_bad_incidents():
+    with pytest.raises(InputError, match="The API must be one of defender, graph, got 'legacy'"):
+        triage_plan([], [rule()], api="legacy", now=NOW)
+    with pytest.raises(InputError, match="must be a list of incident objects"):
+        triage_plan(["220738"], [rule()], now=NOW)
+
+
+# ----- every match key, on both APIs' shapes
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("match, fields, expected", [
+    ({}, {}, True),
+    ({"severity": ["high", "medium"]}, {"severity": "high"}, True),
+    ({"severity": ["High"]}, {"severity": "low"}, False),
+    ({"severity": ["UnSpecified"]}, {"severity": "unknown"}, True),
+    ({"status": ["in_progress"]}, {"status": "inProgress"}, True),
+    ({"status": ["InProgress"]}, {"status": "active"}, False),
+    ({"classification": ["TruePositive"]}, {"classification": "truePositive", "determination": "malware"}, True),
+    ({"classification": ["false_positive"]}, {"classification": "unknown"}, False),
+    ({"determination": ["CompromisedUser"]}, {"classification": "truePositive", "determination": "compromisedAccount"}, True),
+    ({"determination": ["NotAvailable"]}, {"determination": "unknown"}, True),
+    ({"determination": ["malware"]}, {"determination": "unknown"}, False),
+    ({"service_source": ["MicrosoftCloudAppSecurity"]}, {"sources": ("microsoftDefenderForCloudApps",)}, True),
+    ({"service_source": ["microsoft_defender_for_cloud_apps"]},
+     {"sources": ("microsoftDefenderForEndpoint", "microsoftDefenderForCloudApps")}, True),
+    ({"service_source": ["microsoftDefenderForOffice365"]}, {"sources": ("microsoftDefenderForEndpoint",)}, False),
+    ({"service_source": ["microsoftDefenderForOffice365"]}, {"sources": ()}, False),
+    ({"title": "credential ACCESS"}, {}, True),
+    ({"title": "^multi-stage .* endpoint$"}, {}, True),
+    ({"title": "ransomware|phish"}, {}, False),
+    ({"tags": ["vip", "exec"]}, {"tags": ("VIP",)}, True),
+    ({"tags": ["ransomware"]}, {"system_tags": ("Ransomware",)}, True),
+    ({"tags": ["vip"]}, {"tags": ("Pen test",)}, False),
+    ({"tags_absent": ["triaged"]}, {"tags": ("VIP",)}, True),
+    ({"tags_absent": ["Triaged", "done"]}, {"tags": ("triaged",)}, False),
+    ({"tags_absent": ["bec fraud"]}, {"system_tags": ("BEC Fraud",)}, False),
+    ({"assigned_to": "Analyst@Fabrikam.example"}, {"assigned_to": "analyst@fabrikam.example"}, True),
+    ({"assigned_to": "analyst@fabrikam.example"}, {"assigned_to": None}, False),
+    ({"unassigned": True}, {"assigned_to": None}, True),
+    ({"unassigned": True}, {"assigned_to": ""}, True),
+    ({"unassigned": True}, {"assigned_to": "analyst@fabrikam.example"}, False),
+    ({"unassigned": False}, {"assigned_to": "analyst@fabrikam.example"}, True),
+    ({"unassigned": False}, {"assigned_to": None}, False),
+    ({"older_than": "6d"}, {"created": "2026-11-20T12:00:00.1234567Z"}, False),
+    ({"older_than": "5d"}, {"created": "2026-11-20T12:00:00Z"}, True),
+    ({"older_than": "2026-11-21"}, {"created": "2026-11-20T12:00:00Z"}, True),
+    ({"older_than": "2026-11-20T11:00:00Z"}, {"created": "2026-11-20T12:00:00Z"}, False),
+    ({"newer_than": "7d"}, {"created": "2026-11-20T12:00:00Z"}, True),
+    ({"newer_than": "5d"}, {"created": "2026-11-20T12:00:00Z"}, False),
+    ({"newer_than": "2026-11-20T13:00:00+02:00"}, {"created": "2026-11-20T12:00:00Z"}, True),
+    ({"idle_for": "24h"}, {"updated": "2026-11-25T11:59:00Z"}, True),
+    ({"idle_for": "24h"}, {"updated": "2026-11-25T12:01:00Z"}, False),
+    ({"idle_for": "2w"}, {"updated": "2026-11-25T12:00:00Z"}, False),
+    ({"severity": ["high"], "unassigned": True, "tags_absent": ["triaged"]}, {}, True),
+    ({"severity": ["high"], "unassigned": True, "tags_absent": ["triaged"]}, {"tags": ("triaged",)}, False),
+])
+def test_match_keys(api, match, fields, expected):
+    assert matched(api, match, **fields) is expected
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_missing_times_match_no_time_condition(api):
+    incident = make(api)
+    incident.pop("createdDateTime" if api == "graph" else "createdTime")
+    incident.pop("lastUpdateDateTime" if api == "graph" else "lastUpdateTime")
+    for match in ({"older_than": "1d"}, {"newer_than": "1d"}, {"idle_for": "1d"}):
+        assert plan(api, [incident], [rule(match=match)]) == []
+
+
+# ----- rules together: order, stop, overrides, tags
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_later_rules_override_scalars_and_tags_accumulate(api):
+    rules = [
+        rule("everything", status="inProgress", assigned_to="tier1@fabrikam.example", tags=["triaged"],
+             comment="Taken by triage."),
+        rule("high", match={"severity": ["high"]}, assigned_to="tier2@fabrikam.example", tags=["urgent", "triaged"],
+             comment="High severity: tier 2."),
+        rule("low", match={"severity": ["low"]}, assigned_to="tier3@fabrikam.example"),
+    ]
+    [entry] = plan(api, [make(api, tags=("VIP",))], rules)
+    assert entry["rules"] == ["everything", "high"]
+    assert entry["set"] == {"status": "inProgress", "assigned_to": "tier2@fabrikam.example",
+                            "tags": ["triaged", "urgent"], "comment": "High severity: tier 2."}
+    assert entry["changes"] == ["status: active -> inProgress", "assigned_to: none -> tier2@fabrikam.example",
+                                "tags: + triaged, urgent", "comment: + High severity: tier 2."]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_stop_ends_the_rules_for_the_incidents_it_matched(api):
+    rules = [
+        rule("pen tests", match={"tags": ["Pen test"]}, stop=True, classification="informationalExpectedActivity",
+             determination="securityTesting", status="resolved"),
+        rule("leave VIPs alone", match={"tags": ["VIP"]}, stop=True, changes={}),
+        rule("everything else", tags=["triaged"]),
+    ]
+    incidents = [make(api, incident_id="1", tags=("Pen test",)), make(api, incident_id="2", tags=("VIP",)),
+                 make(api, incident_id="3")]
+    entries = plan(api, incidents, rules)
+    assert [(entry["incident_id"], entry["rules"]) for entry in entries] == [("1", ["pen tests"]), ("3", ["everything else"])]
+    assert entries[0]["set"] == {"status": "resolved", "classification": "informationalExpectedActivity",
+                                 "determination": "securityTesting"}
+    assert entries[0]["changes"] == ["status: active -> resolved", "classification: unknown -> informationalExpectedActivity",
+                                     "determination: unknown -> securityTesting"]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_stop_rule_that_does_not_match_stops_nothing(api):
+    rules = [rule("vip", match={"tags": ["VIP"]}, stop=True, changes={}), rule("all", tags=["triaged"])]
+    assert [entry["rules"] for entry in plan(api, [make(api)], rules)] == [["all"]]
+
+
+# ----- only what differs, once
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_nothing_planned_when_the_incident_already_is_as_the_rules_say(api):
+    incident = make(api, status="inProgress", assigned_to="Tier1@Fabrikam.example", classification="truePositive",
+                    determination="compromisedAccount", tags=("triaged", "VIP"), comments=("Taken by triage.",))
+    rules = [rule("all", status="in_progress", assigned_to="tier1@fabrikam.example", classification="TruePositive",
+                  determination="CompromisedUser", tags=["triaged"], comment="Taken by triage.")]
+    assert plan(api, [incident], rules) == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_only_the_differences_and_the_missing_tags_are_planned(api):
+    incident = make(api, status="inProgress", tags=("triaged",), comments=("Taken by triage. ",))
+    [entry] = plan(api, [incident], [rule("all", status="inProgress", tags=["triaged", "VIP"], comment="Taken by triage.")])
+    assert entry["set"] == {"tags": ["triaged", "VIP"], "comment": "Taken by triage."}
+    assert entry["changes"] == ["tags: + VIP", "comment: + Taken by triage."]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_comment_is_added_once(api):
+    rules = [rule("note", comment="Checked by the night shift.")]
+    assert plan(api, [make(api, comments=("Other.", "Checked by the night shift."))], rules) == []
+    [entry] = plan(api, [make(api, comments=("Other.",))], rules)
+    assert entry["set"] == {"comment": "Checked by the night shift."}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_entries_name_the_incident_its_link_and_the_rules(api):
+    [entry] = plan(api, [make(api, incident_id="220744", title="Phishing campaign")], [rule("phish", tags=["t"])])
+    assert entry == {"incident_id": "220744", "title": "Phishing campaign",
+                     "url": "https://security.microsoft.com/incidents/220744?tid=" + TENANT, "rules": ["phish"],
+                     "set": {"tags": ["t"]}, "changes": ["tags: + t"]}
+
+
+def test_both_apis_give_the_same_plan():
+    rules = [rule("mcas", match={"service_source": ["microsoftDefenderForCloudApps"], "older_than": "3d"},
+                  status="inProgress", tags=["cloud"]),
+             rule("high", match={"severity": ["high"], "unassigned": True}, assigned_to="tier2@fabrikam.example")]
+    fields = [dict(incident_id="1", sources=("microsoftDefenderForCloudApps",)),
+              dict(incident_id="2", severity="medium", assigned_to="x@y"),
+              dict(incident_id="3", created="2026-11-26T11:00:00Z", sources=("microsoftDefenderForCloudApps",))]
+    graph = plan("graph", [make("graph", **item) for item in fields], rules)
+    defender = plan("defender", [make("defender", **item) for item in fields], rules)
+    assert graph == defender
+    assert [entry["incident_id"] for entry in graph] == ["1", "3"]
+
+
+def test_the_incidents_are_not_modified():
+    incidents = [make("graph", tags=("VIP",))]
+    before = copy.deepcopy(incidents)
+    plan("graph", incidents, [rule("all", tags=["triaged"], comment="c")])
+    assert incidents == before
+
+
+# ----- what only the API or the incident can tell
+
+
+def test_a_value_the_api_cannot_take_names_the_incident_and_rules():
+    rules = [rule("wait", status="awaitingAction")]
+    assert plan("graph", [make("graph")], rules)[0]["set"] == {"status": "awaitingAction"}
+    with pytest.raises(RuleError, match=r"Incident 220738 \(rules 'wait'\): Option 'status' got 'awaitingAction'; "
+                                        r"the defender API allows"):
+        plan("defender", [make("defender")], rules)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_determination_must_fit_the_classification_after_the_rules(api):
+    incident = make(api, classification="falsePositive", determination="clean")
+    with pytest.raises(RuleError, match=r"Incident 220738 \(rules 'malware'\): Determination 'malware' does not go "
+                                        r"with classification '(falsePositive|FalsePositive)'"):
+        plan(api, [incident], [rule("malware", determination="malware")])
+    rules = [rule("tp", classification="truePositive", determination="malware"),
+             rule("fp", match={"title": "multi"}, classification="falsePositive")]
+    with pytest.raises(RuleError, match=r"rules 'tp', 'fp'\): Determination 'malware' does not go with classification "
+                                        r"'falsePositive'"):
+        plan(api, [make(api)], rules)
