@@ -52,7 +52,12 @@ STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 15 * 60}
 # The integration tests' sandbox runs its rate-limit windows and Retry-After 100 times faster (the demo's runs
 # in real time); targets find the factor in m365d_sandbox.time_scale.
 INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
-STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee')
+STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee', 'browser')
+# The browser stage: Debian's Chromium (installed with apt-get when missing), driven by Playwright from .venv/browser
+# (its own browser downloads are never used); the rendered report's screenshot is kept as an artifact.
+CHROMIUM = '/usr/bin/chromium'
+BROWSER_REQUIREMENTS = ('tests/browser/requirements.txt',)
+BROWSER_SCREENSHOT = os.path.join(BUILD, 'artifacts', 'incident-report.png')
 
 
 class SetupError(Exception):
@@ -191,12 +196,13 @@ def find_newest_python():
 
 
 class Venv:
-    """One of the two virtual environments: a base Python, an ansible-core range and the requirement files."""
+    """A virtual environment: a base Python, an ansible-core range (None: no ansible-core) and requirement files."""
 
-    def __init__(self, name, python, core):
+    def __init__(self, name, python, core, requirements=REQUIREMENT_FILES):
         self.name = name
         self.base_python = python
         self.core = core
+        self.requirements = requirements
         self.path = os.path.join(VENV_ROOT, name)
         self.stamp_path = os.path.join(self.path, '.suite-stamp')
         self.log = os.path.join(LOGS, 'setup-%s.log' % name)
@@ -204,9 +210,11 @@ class Venv:
 
     @classmethod
     def named(cls, name):
-        """The 'oldest' or the 'newest' environment; the Pythons can be overridden for experiments."""
+        """The 'oldest', 'newest' or 'browser' environment; the Pythons can be overridden for experiments."""
         python3 = shutil.which('python3') or sys.executable
         python3 = (probe_python(python3) or (None, python3))[1]
+        if name == 'browser':
+            return cls(name, python3, None, BROWSER_REQUIREMENTS)
         if name == 'oldest':
             return cls(name, os.environ.get('M365D_OLDEST_PYTHON') or python3, OLDEST_CORE)
         python = os.environ.get('M365D_NEWEST_PYTHON') or find_newest_python()
@@ -225,13 +233,13 @@ class Venv:
 
     def requirement_files(self):
         """The requirement files that exist, as absolute paths."""
-        return [os.path.join(ROOT, name) for name in REQUIREMENT_FILES if os.path.exists(os.path.join(ROOT, name))]
+        return [os.path.join(ROOT, name) for name in self.requirements if os.path.exists(os.path.join(ROOT, name))]
 
     def wanted_stamp(self):
         """A digest of everything that decides the environment's content."""
         digest = hashlib.sha256()
         digest.update(os.path.realpath(self.base_python).encode())
-        digest.update(self.core.encode())
+        digest.update((self.core or '').encode())
         for path in self.requirement_files():
             digest.update(os.path.relpath(path, ROOT).encode())
             with open(path, 'rb') as handle:
@@ -256,7 +264,8 @@ class Venv:
             if current == wanted and os.path.exists(self.python):
                 return self
             started = time.monotonic()
-            say('Setting up .venv/%s (%s on %s); log: %s' % (self.name, self.core, self.base_python, os.path.relpath(self.log, ROOT)))
+            say('Setting up .venv/%s (%s on %s); log: %s'
+                % (self.name, self.core or 'no ansible-core', self.base_python, os.path.relpath(self.log, ROOT)))
             os.makedirs(LOGS, exist_ok=True)
             with open(self.log, 'w', encoding='utf-8'):
                 pass
@@ -269,7 +278,7 @@ class Venv:
                     raise SetupError('could not create .venv/%s with %s:\n%s' % (self.name, self.base_python, tail(self.log)))
             if os.path.exists(self.stamp_path):
                 os.remove(self.stamp_path)
-            command = [self.python, '-m', 'pip', 'install', '--disable-pip-version-check', self.core]
+            command = [self.python, '-m', 'pip', 'install', '--disable-pip-version-check'] + ([self.core] if self.core else [])
             for path in self.requirement_files():
                 command.extend(['-r', path])
             if run_logged(command, self.log) != 0:
@@ -485,20 +494,46 @@ def named(items, name):
     return found
 
 
+DEMO_TENANTS = ('Contoso', 'Fabrikam', 'Northwind')  # soc-responder has no consent in Northwind
+
+
+def demo_inventory(info):
+    """The demo's inventory: the scenario's three tenants as hosts, as a partner's inventory lists customers."""
+    hosts = dict((name.lower(), {'m365d_tenant_id': named(info.get('tenants'), name)['id']}) for name in DEMO_TENANTS)
+    return {'all': {'hosts': hosts}}
+
+
 def demo_vars(info, output_dir):
-    """The extra vars of playbooks/demo.yml: tenant Contoso, app soc-reader with its valid secret."""
-    app = named(info.get('apps'), 'soc-reader')
+    """The demo's extra vars: the sandbox's endpoints and the multi-tenant app soc-responder with its valid secret."""
+    app = named(info.get('apps'), 'soc-responder')
     secret = next((item['value'] for item in app.get('secrets') or () if not item.get('expired')), None)
     if not secret:
-        raise SetupError('sandbox.json has no valid secret for soc-reader')
+        raise SetupError('sandbox.json has no valid secret for soc-responder')
     return {
         'm365d_base_url': info['base_url'],
         'm365d_ca_path': info['ca_path'],
-        'm365d_tenant_id': named(info.get('tenants'), 'Contoso')['id'],
         'm365d_client_id': app['client_id'],
         'm365d_client_secret': secret,
-        'm365d_output_dir': output_dir,
+        'incident_report_dir': output_dir,
     }
+
+
+def run_demo_report(venv, info, workdir, output_dir, log=None):
+    """Run the incident_report playbook (by its FQCN) over the demo's tenants; return ansible-playbook's code."""
+    vars_file = os.path.join(workdir, 'sandbox_vars.yml')
+    inventory = os.path.join(workdir, 'tenants.yml')
+    write_vars(vars_file, demo_vars(info, output_dir))
+    write_vars(inventory, demo_inventory(info))
+    env = venv.env(ANSIBLE_COLLECTIONS_PATH=collection_link(), ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+    command = [venv.bin('ansible-playbook'), '-i', inventory, 'secops.m365_defender.incident_report',
+               '-e', '@' + vars_file]
+    output = open(log, 'w', encoding='utf-8') if log else None
+    try:
+        return subprocess.run(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                              stderr=subprocess.STDOUT if output else None, check=False).returncode
+    finally:
+        if output:
+            output.close()
 
 
 def write_vars(path, data):
@@ -705,34 +740,99 @@ def stage_sandbox_tests(results, venv):
     if not tests:
         say('skip sandbox-pytest                 (no tests under tests/sandbox/)')
         return
-    junit = os.path.join(BUILD, 'junit', 'sandbox-pytest.xml')
-    if os.path.exists(junit):
-        os.remove(junit)
     with open(log, 'w', encoding='utf-8'):
         pass
     started = time.monotonic()
-    code = run_logged([venv.python, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '--junitxml', junit, 'tests/sandbox'], log,
-                      env=venv.env(PYTHONDONTWRITEBYTECODE='1'))
-    passed, failed, skipped = junit_counts([junit] if os.path.exists(junit) else [])
+    code, passed, failed, skipped = run_pytest(venv, 'sandbox-pytest', ['tests/sandbox'], log)
     if code not in (0, 5) and not failed:  # 5: pytest collected no test
         failed = 1
     results.add('sandbox-pytest', passed, failed, skipped, time.monotonic() - started, log)
 
 
-def stage_lint(results, venv):
-    """ansible-lint with the production profile (.ansible-lint decides what it covers), one result per finding."""
-    log = os.path.join(LOGS, 'ansible-lint.log')
+def run_pytest(venv, name, paths, log, **env):
+    """pytest from a venv at the repository root, appending to a log; (exit code, passed, failed, skipped) from its
+    JUnit file .build/junit/<name>.xml."""
+    junit = os.path.join(BUILD, 'junit', name + '.xml')
+    if os.path.exists(junit):
+        os.remove(junit)
+    code = run_logged([venv.python, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '--junitxml', junit] + paths, log,
+                      env=venv.env(PYTHONDONTWRITEBYTECODE='1', **env))
+    return (code,) + junit_counts([junit] if os.path.exists(junit) else [])
+
+
+def ensure_chromium(log):
+    """Debian's chromium at CHROMIUM: installed with apt-get when missing (as root, else with sudo -n)."""
+    if os.access(CHROMIUM, os.X_OK):
+        return
+    wanted = "Debian's chromium package (%s): as root, apt-get install chromium" % CHROMIUM
+    missing = 'apt-get' if not shutil.which('apt-get') else 'sudo' if os.geteuid() != 0 and not shutil.which('sudo') else None
+    if missing:
+        raise SetupError('%s is missing and there is no %s to install it; install %s' % (CHROMIUM, missing, wanted))
+    say("Installing Debian's chromium with apt-get; log: %s" % os.path.relpath(log, ROOT))
+    apt = ([] if os.geteuid() == 0 else ['sudo', '-n']) + [
+        'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-y', '-q', '-o', 'DPkg::Lock::Timeout=300']
+    install = apt + ['install', '--no-install-recommends', 'chromium']
+    if run_logged(install, log) != 0:  # the package lists may be missing or old
+        run_logged(apt + ['update'], log)
+        run_logged(install, log)
+    if not os.access(CHROMIUM, os.X_OK):
+        raise SetupError('%s is missing and apt-get could not install it (see %s); install %s'
+                         % (CHROMIUM, os.path.relpath(log, ROOT), wanted))
+
+
+def stage_browser(results, venv):
+    """tests/browser: the incident report of a sandbox run (made with ``venv``'s ansible-playbook) in headless Chromium,
+    one result per test; the page's screenshot is BROWSER_SCREENSHOT."""
+    log = os.path.join(LOGS, 'browser.log')
+    with open(log, 'w', encoding='utf-8'):
+        pass
+    started = time.monotonic()
+    try:
+        ensure_chromium(log)
+        browser = Venv.named('browser').ensure()
+    except SetupError as ex:
+        with open(log, 'a', encoding='utf-8') as handle:
+            handle.write('*** %s\n' % ex)
+        results.add('browser', 0, 1, 0, time.monotonic() - started, log)
+        return
+    code, passed, failed, skipped = run_pytest(browser, 'browser', ['tests/browser'], log, M365D_CORE=venv.name)
+    if code != 0 and not failed:  # includes 5: no test collected
+        failed = 1
+    shot = os.path.relpath(BROWSER_SCREENSHOT, ROOT)
+    results.add('browser', passed, failed, skipped, time.monotonic() - started, log,
+                'screenshot: %s' % shot if os.path.exists(BROWSER_SCREENSHOT) else '(no screenshot: %s)' % shot)
+
+
+def run_ansible_lint(results, venv, name, paths=()):
+    """ansible-lint with the production profile over `paths` (none: what .ansible-lint covers), one result per
+    finding."""
+    log = os.path.join(LOGS, name + '.log')
     started = time.monotonic()
     with open(log, 'w', encoding='utf-8'):
         pass
     env = venv.env(ANSIBLE_COLLECTIONS_PATH=collection_link(), NO_COLOR='1')
-    code = run_logged([venv.bin('ansible-lint'), '--offline', '--nocolor', '--format', 'pep8', '--profile', 'production'], log, env=env)
+    command = [venv.bin('ansible-lint'), '--offline', '--nocolor', '--format', 'pep8', '--profile', 'production']
+    code = run_logged(command + list(paths), log, env=env)
     output = tail(log, 5000)
     found = re.search(r'^(?:Failed|Passed): (\d+) failure\(s\)', output, re.M)
     failed = int(found.group(1)) if found else 0
     if code != 0 and not failed:
         failed = 1
-    results.add('ansible-lint', 0 if failed else 1, failed, 0, time.monotonic() - started, log)
+    results.add(name, 0 if failed else 1, failed, 0, time.monotonic() - started, log)
+
+
+def stage_lint(results, venv):
+    """ansible-lint on roles, playbooks and metadata (.ansible-lint), then on every module's and filter's EXAMPLES,
+    turned into playbooks by tests/run/lint_examples.py."""
+    run_ansible_lint(results, venv, 'ansible-lint')
+    examples_dir = os.path.join(BUILD, 'lint-examples')
+    written = subprocess.run([venv.python, os.path.join(ROOT, 'tests', 'run', 'lint_examples.py'), ROOT, examples_dir],
+                             capture_output=True, text=True, check=False)
+    if written.returncode != 0 or not written.stdout.split():
+        say(written.stderr)
+        results.add('ansible-lint-examples', 0, 1, 0, 0.0, None, '(no examples written)')
+        return
+    run_ansible_lint(results, venv, 'ansible-lint-examples', written.stdout.split())
 
 
 def requirement_names(path):
@@ -795,29 +895,24 @@ def command_setup(args):
 
 
 def command_demo(args):
-    """Start the sandbox, run playbooks/demo.yml against it, stop the sandbox; exit with the playbook's code."""
+    """Start the sandbox, run the incident_report playbook on three tenants, stop the sandbox; print the files."""
     venv = Venv.named(args.core if args.core != 'both' else 'newest').ensure()
-    collections = collection_link()
     demo = os.path.join(BUILD, 'demo')
     output_dir = os.path.join(demo, 'output')
     fresh_dir(output_dir)
-    vars_file = os.path.join(demo, 'sandbox_vars.yml')
     say('Starting the sandbox (state in %s)' % os.path.relpath(os.path.join(demo, 'sandbox'), ROOT))
     with Sandbox(venv.python, os.path.join(demo, 'sandbox'), os.path.join(LOGS, 'demo-sandbox.log')) as info:
-        write_vars(vars_file, demo_vars(info, output_dir))
-        say('Sandbox at %s; running playbooks/demo.yml with %s' % (info['base_url'], venv.label))
-        env = venv.env(ANSIBLE_COLLECTIONS_PATH=collections, ANSIBLE_LOCALHOST_WARNING='false',
-                       ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
-        command = [venv.bin('ansible-playbook'), 'playbooks/demo.yml', '-e', '@' + vars_file]
-        code = subprocess.run(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, check=False).returncode
+        say('Sandbox at %s; running secops.m365_defender.incident_report on %s with %s'
+            % (info['base_url'], ', '.join(DEMO_TENANTS), venv.label))
+        code = run_demo_report(venv, info, demo, output_dir)
     say('Sandbox stopped.')
-    files = sorted(glob.glob(os.path.join(output_dir, '*')))
+    files = sorted(glob.glob(os.path.join(output_dir, 'incident-report.*')))
     if files:
-        say('The demo wrote its JSON output to %s:' % os.path.relpath(output_dir, ROOT))
+        say('The incident report (%s):' % ', '.join(os.path.splitext(path)[1][1:].upper() for path in files))
         for path in files:
-            say('  ' + os.path.relpath(path, ROOT))
+            say('  ' + path)
     else:
-        say('No output in %s.' % os.path.relpath(output_dir, ROOT))
+        say('No report in %s.' % os.path.relpath(output_dir, ROOT))
     return code
 
 
@@ -875,6 +970,8 @@ def command_test(args):
         stage_lint(results, venvs[0])
     if 'ee' in stages and venvs:
         stage_ee(results, venvs[0])
+    if 'browser' in stages and venvs:
+        stage_browser(results, venvs[-1])  # the demo's environment: newest, unless --core says otherwise
 
     passed, failed, skipped = results.totals()
     say('')

@@ -579,15 +579,20 @@ def test_counters(sandbox, http):
     client = confidential_app(sandbox, http, "soc-responder", secret(sandbox, "soc-responder"), "fabrikam.example")
     token = client.acquire_token_for_client([DEFENDER])["access_token"]
     client.acquire_token_for_client([DEFENDER])  # from MSAL's cache: no request
+    certificate = app_info(sandbox, "soc-responder")["certificate"]
+    with open(certificate["key_path"], encoding="ascii") as handle:
+        credential = {"private_key": handle.read(), "thumbprint": certificate["thumbprint"]}
+    assert "access_token" in confidential_app(sandbox, http, "soc-responder", credential).acquire_token_for_client([GRAPH])
     add_fault(sandbox, http, path="^/api/incidents$", status=429)
     for dummy in range(2):
         http.get(f"{sandbox['base_url']}/api/incidents", headers=bearer(token))
     http.get(f"{sandbox['base_url']}/api/incidents/5", headers=bearer(token))
     counters = http.get(f"{admin}/counters").json()
     client_id = app_info(sandbox, "soc-responder")["client_id"]
-    assert counters["token_requests"] == {client_id: {FABRIKAM: 1}} and counters["token_requests_total"] == 1
-    assert counters["routes"] == {"GET /{tenant}/v2.0/.well-known/openid-configuration": 1,
-                                  "POST /{tenant}/oauth2/v2.0/token": 1, "GET /api/incidents": 2,
+    assert counters["token_requests"] == {client_id: {FABRIKAM: 1, CONTOSO: 1}} and counters["token_requests_total"] == 2
+    assert counters["token_requests_by_credential"] == {"client_secret": 1, "client_assertion": 1}
+    assert counters["routes"] == {"GET /{tenant}/v2.0/.well-known/openid-configuration": 2,
+                                  "POST /{tenant}/oauth2/v2.0/token": 2, "GET /api/incidents": 2,
                                   "GET /api/incidents/{id}": 1}
     assert (counters["throttled"], counters["faults_served"]) == (1, 1)
 

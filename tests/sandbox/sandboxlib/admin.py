@@ -26,6 +26,7 @@ class Counters:
         with self._lock:
             self._tokens = defaultdict(lambda: defaultdict(int))
             self._grants = defaultdict(int)
+            self._credentials = defaultdict(int)
             self._routes = defaultdict(int)
             self._throttled = defaultdict(int)
             self._writes = 0
@@ -35,10 +36,13 @@ class Counters:
         with self._lock:
             self._routes[name] += 1
 
-    def token_request(self, client_id: str, tenant: str, grant_type: str) -> None:
+    def token_request(self, client_id: str, tenant: str, grant_type: str, credential: Optional[str] = None) -> None:
+        """``credential``: what the client sent to the token endpoint (None for the IMDS endpoint)."""
         with self._lock:
             self._tokens[client_id][tenant] += 1
             self._grants[grant_type] += 1
+            if credential is not None:
+                self._credentials[credential] += 1
 
     def throttled(self, route: Optional[str]) -> None:
         """A 429 was served, for the route of that name (None: a path no route matches)."""
@@ -59,6 +63,7 @@ class Counters:
             return {"token_requests": tokens,
                     "token_requests_total": sum(sum(tenants.values()) for tenants in tokens.values()),
                     "token_requests_by_grant": dict(self._grants),
+                    "token_requests_by_credential": dict(self._credentials),
                     "routes": dict(self._routes), "throttled": sum(self._throttled.values()),
                     "throttled_routes": {route: n for route, n in self._throttled.items() if route is not None},
                     "writes": self._writes, "faults_served": self._faults}

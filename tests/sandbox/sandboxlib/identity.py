@@ -69,9 +69,11 @@ class Identity:
                 *self.federation.admin_routes()]
 
     def counting_key(self, request: Request, params: dict) -> tuple:
-        """(client id, tenant id, grant type) of a token request, as counters key it (raw values if unknown)."""
+        """(client id, tenant id, grant type, credential) of a token request, as counters key it (raw values if
+        unknown); the credential is the form field the client proved itself with, or ``none``."""
         form = request.form()
-        return form.get("client_id", ""), self._tenant_for_counting(form, params["tenant"]), form.get("grant_type", "")
+        credential = next((field for field in ("client_secret", "client_assertion") if form.get(field)), "none")
+        return form.get("client_id", ""), self._tenant_for_counting(form, params["tenant"]), form.get("grant_type", ""), credential
 
     def _tenant_for_counting(self, form: dict, segment: str) -> str:
         if segment.lower() in MULTI_TENANT_SEGMENTS:

@@ -6,14 +6,17 @@
 
 The injectors are rendered the way AWX does it (awx/main/models/credential.py, CredentialType.inject_credential):
 file injectors first, each written to a file of its own whose path is tower.filename.<name>, then every env
-injector, in a sandboxed Jinja2 environment with only the inputs the credential holds. AWX validates a credential
-type by rendering every injector with StrictUndefined and every input set to 'EXAMPLE'; that is done here too.
+injector, in a sandboxed Jinja2 environment with only the inputs the credential holds. That rendering is
+tests/integration/targets/awx_report_job/files/awx_inject.py, which the awx_report_job target uses to run a job
+with the credential through ansible-runner. AWX validates a credential type by rendering every injector with
+StrictUndefined and every input set to 'EXAMPLE'; that is done here too.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib.util
 import os
 import re
 import stat
@@ -28,6 +31,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._clouds impor
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CREDENTIAL_TYPE = os.path.join(ROOT, 'extensions', 'awx', 'credential_type_m365_defender.yml')
 MODULE_UTILS = os.path.join(ROOT, 'plugins', 'module_utils', '_module.py')
+AWX_INJECT = os.path.join(ROOT, 'tests', 'integration', 'targets', 'awx_report_job', 'files', 'awx_inject.py')
 
 # What the credential type must inject (the options table of docs/DESIGN).
 EXPECTED_ENV = {
@@ -52,8 +56,15 @@ CLIENT = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
 PEM = '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----\n'
 
 
-class Namespace(object):
-    """AWX's TowerNamespace: tower.filename.<name>."""
+def _awx_inject():
+    spec = importlib.util.spec_from_file_location('awx_inject', AWX_INJECT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+AWX = _awx_inject()
+Namespace = AWX.Namespace
 
 
 def load():
@@ -79,25 +90,8 @@ def templates(credential_type):
 
 def inject(credential_type, inputs, private_dir):
     """The environment a job gets from a credential holding ``inputs`` (only non-empty ones, as AWX does)."""
-    sandbox = ImmutableSandboxedEnvironment()
-    tower = Namespace()
-    namespace = dict((key, value) for key, value in inputs.items() if value)
-    namespace['tower'] = tower
-    for label, template in credential_type['injectors'].get('file', {}).items():
-        path = os.path.join(private_dir, 'env', 'tmp_' + label.replace('.', '_'))
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
-        with open(path, 'w', encoding='utf-8') as handle:
-            handle.write(sandbox.from_string(template).render(**namespace))
-        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-        if '.' in label:
-            if not hasattr(tower, 'filename'):
-                tower.filename = Namespace()
-            setattr(tower.filename, label.split('.', 1)[1], path)
-        else:
-            tower.filename = path
-    return dict((name, sandbox.from_string(template).render(**namespace))
-                for name, template in credential_type['injectors'].get('env', {}).items())
+    os.makedirs(os.path.join(private_dir, 'env'))
+    return AWX.inject(credential_type, dict((key, value) for key, value in inputs.items() if value), private_dir)
 
 
 def module_values(env):

@@ -1,0 +1,99 @@
+"""Fixtures of the browser tests: the incident report of a sandbox run, made as `make demo` makes it, what the
+sandbox itself says (sandbox.json and its admin API), and the report's page in headless Chromium.
+
+`python3 tests/run/suite.py test --only browser` installs Chromium and .venv/browser and runs these tests; by hand:
+`.venv/browser/bin/python -m pytest tests/browser` (M365D_CORE=oldest|newest: whose ansible-playbook, default newest).
+"""
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import sys
+import types
+import urllib.request
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'run'))
+# the harness (standard library only): its Sandbox, venvs and the demo's inventory, vars and playbook run
+# pylint: disable=wrong-import-position
+import suite  # noqa: E402
+
+WORK = os.path.join(suite.BUILD, 'browser')
+# As measured on these machines: without the background-networking flags Chromium keeps trying hosts that the
+# closed network refuses. The --user-data-dir is a fresh directory (the profile below, passed by Playwright).
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+
+def admin_get(info, path):
+    """GET from the sandbox's admin API (trusting its CA, never through a proxy)."""
+    https = urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=info['ca_path']))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), https)
+    with opener.open(info['admin_url'] + path, timeout=60) as response:
+        return json.load(response)
+
+
+def sandbox_truth(info):
+    """Per inventory host: its tenant id, whether the demo's app may read it (consented there), and the incidents
+    the sandbox holds for it — read from the sandbox, not from the report."""
+    consented = suite.named(info['apps'], 'soc-responder')['permissions']
+    tenants = {}
+    for host, hostvars in suite.demo_inventory(info)['all']['hosts'].items():
+        tenant_id = hostvars['m365d_tenant_id']
+        incidents = admin_get(info, '/tenants/%s/incidents' % tenant_id)['value']
+        tenants[host] = {'id': tenant_id, 'read': tenant_id in consented, 'incidents': incidents}
+    return tenants
+
+
+@pytest.fixture(scope='session')
+def run():
+    """Start a sandbox, run the incident_report playbook over the demo's tenants, read the truth, stop the sandbox."""
+    if os.path.exists(suite.BROWSER_SCREENSHOT):
+        os.remove(suite.BROWSER_SCREENSHOT)
+    venv = suite.Venv.named(os.environ.get('M365D_CORE', 'newest')).ensure()
+    output = os.path.join(WORK, 'output')
+    suite.fresh_dir(output)
+    log = os.path.join(suite.LOGS, 'browser-playbook.log')
+    with suite.Sandbox(venv.python, os.path.join(WORK, 'sandbox'), os.path.join(suite.LOGS, 'browser-sandbox.log')) as info:
+        code = suite.run_demo_report(venv, info, WORK, output, log)
+        tenants = sandbox_truth(info)
+        app = suite.named(info['apps'], 'soc-responder')
+    html = os.path.join(output, 'incident-report.html')
+    if not os.path.exists(html):
+        pytest.fail('the playbook wrote no %s (exit code %d):\n%s' % (html, code, suite.tail(log, 40)))
+    return types.SimpleNamespace(code=code, log=log, html=html, tenants=tenants, base_url=info['base_url'],
+                                 client_id=app['client_id'])
+
+
+@pytest.fixture(scope='session')
+def browser(run):
+    """The report's page in headless Chromium, with what it logged, asked and fetched; its full-page screenshot is
+    saved as soon as it has loaded, so that it is there whatever the tests find."""
+    profile = os.path.join(WORK, 'profile')
+    suite.fresh_dir(profile)
+    os.makedirs(os.path.dirname(suite.BROWSER_SCREENSHOT), exist_ok=True)
+    seen = types.SimpleNamespace(url='file://' + run.html, console=[], requests=[], dialogs=[])
+
+    def on_dialog(dialog):
+        seen.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=suite.CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={'width': 1280, 'height': 900})
+        try:
+            context.on('request', lambda request: seen.requests.append(request.url))
+            page = context.pages[0] if context.pages else context.new_page()
+            page.on('console', lambda message: seen.console.append('%s: %s' % (message.type, message.text)))
+            page.on('pageerror', lambda error: seen.console.append('pageerror: %s' % error))
+            page.on('dialog', on_dialog)
+            page.goto(seen.url, wait_until='load')
+            page.screenshot(path=suite.BROWSER_SCREENSHOT, full_page=True)
+            seen.page = page
+            yield seen
+        finally:
+            context.close()
