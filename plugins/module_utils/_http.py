@@ -77,20 +77,26 @@ class HttpStats(object):
 
 
 class Pacer(object):
-    """Keeps calls of one kind below a known per-window limit by waiting before the call that would exceed it."""
+    """Keeps calls of one kind below a known per-window limit by waiting before the call that would exceed it.
+
+    A call holds a slot from the moment its answer arrived: the server counted it at some moment before
+    that, so our window never ends before the server's and pacing alone never provokes a 429.
+    """
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock
         self.calls = {}
 
     def delay(self, key, limit, window):
-        """Seconds to wait before the next call of this kind, which is then recorded as made at that time."""
+        """Seconds to wait before the next call of this kind."""
         now = self.clock()
         recent = [moment for moment in self.calls.get(key, []) if moment > now - window]
-        delay = max(0.0, recent[-limit] + window - now) if len(recent) >= limit else 0.0
-        recent.append(now + delay)
         self.calls[key] = recent
-        return delay
+        return max(0.0, recent[-limit] + window - now) if len(recent) >= limit else 0.0
+
+    def record(self, key):
+        """A call of this kind has just been answered."""
+        self.calls.setdefault(key, []).append(self.clock())
 
 
 class HttpClient(object):
@@ -119,16 +125,18 @@ class HttpClient(object):
 
         A lost connection is retried only for idempotent requests (GET, PATCH, ... by default; POST when
         the caller says so), since a POST may have been carried out. `rate` lists (key, limit, window
-        seconds) limits that calls of this kind are paced below. Raises TransportError when no answer arrives after the last retry.
+        seconds) limits that calls of this kind are paced below; every attempt but one refused with 429
+        counts against them. Raises TransportError when no answer arrives after the last retry.
         """
         idempotent = _is_idempotent(method, idempotent)
         attempt = 0
         while True:
-            for key, limit, window in rate:
-                self._pace(key, limit, window)
+            self._pace(rate)
             try:
                 response = self._send_once(method, url, headers, kwargs)
             except TransportError as exc:
+                # The request may have reached the server and been counted there.
+                self._record(rate)
                 retryable = exc.details.pop("retryable", False) and idempotent
                 if not retryable or attempt >= self.retries:
                     if attempt:
@@ -138,7 +146,10 @@ class HttpClient(object):
                 attempt += 1
                 continue
             if response.status_code == 429:
+                # The server refused it: it took no slot there, so it takes none here.
                 self.stats.throttled += 1
+            else:
+                self._record(rate)
             if response.status_code not in self._retry_statuses(idempotent) or attempt >= self.retries:
                 return response
             delay = retry_after_seconds(response.headers.get("Retry-After"))
@@ -169,11 +180,16 @@ class HttpClient(object):
                 hint="Check the network path, proxies (HTTPS_PROXY, NO_PROXY) and option 'timeout'.",
                 url=url, retryable=True)
 
-    def _pace(self, key, limit, window):
-        delay = self.pacer.delay(key, limit, window)
-        if delay > 0:
-            self.stats.paced_seconds += delay
-            self.sleep(delay)
+    def _pace(self, rate):
+        for key, limit, window in rate:
+            delay = self.pacer.delay(key, limit, window)
+            if delay > 0:
+                self.stats.paced_seconds += delay
+                self.sleep(delay)
+
+    def _record(self, rate):
+        for key, dummy_limit, dummy_window in rate:
+            self.pacer.record(key)
 
     def _wait(self, seconds):
         self.stats.retries += 1

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import calendar
+import math
 import random
 import uuid
 
@@ -388,13 +389,20 @@ class Clock(object):
         return self.now
 
 
+def call(pacer, clock, key, limit, window):
+    """A caller that waits out its delay and is answered at once; returns when the call was made."""
+    clock.now += pacer.delay(key, limit, window)
+    pacer.record(key)
+    return clock.now
+
+
 def test_pacer_keeps_every_window_within_the_limit():
     clock = Clock(0.0)
     pacer = Pacer(clock)
     made = []
     for second in range(12):
-        clock.now = float(second)
-        made.append(second + pacer.delay("incidents", 5, 60))
+        clock.now = max(clock.now, float(second))
+        made.append(call(pacer, clock, "incidents", 5, 60))
     assert made[:5] == [0.0, 1.0, 2.0, 3.0, 4.0], "the first calls up to the limit do not wait"
     assert made[5] == 60.0, "the sixth call waits until the first leaves the window"
     assert made == sorted(made)
@@ -403,9 +411,15 @@ def test_pacer_keeps_every_window_within_the_limit():
 
 
 def test_pacer_keys_are_independent():
-    pacer = Pacer(Clock())
-    assert [pacer.delay("a", 1, 60) for dummy in range(2)] == [0.0, 60.0]
+    clock = Clock(1000.0)
+    pacer = Pacer(clock)
+    assert [call(pacer, clock, "a", 1, 60) for dummy in range(2)] == [1000.0, 1060.0]
     assert pacer.delay("b", 1, 60) == 0.0
+
+
+def test_asking_for_a_delay_takes_no_slot():
+    pacer = Pacer(Clock())
+    assert [pacer.delay("incidents", 1, 60) for dummy in range(3)] == [0.0, 0.0, 0.0]
 
 
 def test_send_paces_by_every_rate_given(transport):
@@ -443,11 +457,9 @@ def test_pacer_delays_are_the_shortest_that_keep_every_window_within_the_limit()
         return len([other for other in calls if moment - window < other <= moment])
 
     for arrival in arrivals:
-        clock.now = max(arrival, made[-1] if made else 0.0)  # a caller waits out its delay before its next call
-        delay = pacer.delay("incidents", limit, window)
-        assert delay >= 0.0
-        moment = clock.now + delay
-        if delay > 0:
+        clock.now = max(arrival, clock.now)
+        moment = call(pacer, clock, "incidents", limit, window)
+        if moment > arrival:
             assert in_window(made, moment - 1e-6) >= limit, "waited although a call was allowed earlier"
         made.append(moment)
         assert in_window(made, moment) <= limit
@@ -460,8 +472,8 @@ def test_pacer_window_slides():
     pacer = Pacer(clock)
     made = []
     for moment in (0.0, 30.0, 59.0, 61.0, 200.0):
-        clock.now = max(moment, made[-1] if made else 0.0)
-        made.append(clock.now + pacer.delay("incidents", 2, 60))
+        clock.now = max(moment, clock.now)
+        made.append(call(pacer, clock, "incidents", 2, 60))
     assert made == [0.0, 30.0, 60.0, 90.0, 200.0]
 
 
@@ -492,14 +504,110 @@ def test_send_sleeps_only_when_the_call_over_the_limit_falls_in_the_window(trans
     assert (http.stats.retries, http.stats.wait_seconds, http.stats.requests) == (0, 0.0, limit + 1)
 
 
-def test_paced_seconds_add_up_and_are_rounded():
+def test_paced_seconds_add_up_and_are_rounded(transport):
     clock = Clock(0.0)
     waits = []
-    http = HttpClient(sleep=waits.append, clock=clock)
-    for dummy in range(3):
-        http._pace("k", 1, 1.0 / 3)  # pylint: disable=protected-access
-    assert len(waits) == 2 and abs(sum(waits) - 1.0) < 1e-9
+
+    def sleep(seconds):
+        waits.append(seconds)
+        clock.now += seconds
+
+    http = HttpClient(sleep=sleep, clock=clock)
+    transport.handler = lambda seen: make_response(200, {})
+    for dummy in range(4):
+        http.send("GET", URL, rate=(("k", 1, 1.0 / 3),))
+    assert len(waits) == 3 and abs(sum(waits) - 1.0) < 1e-9
     assert http.stats.as_dict()["paced_seconds"] == 1.0
+
+
+class TimedClient(object):
+    """An HttpClient whose sleeps and calls move a fake clock; `sent` holds when each request left."""
+
+    def __init__(self, transport, latency=0.0):
+        self.clock = Clock(1000.0)
+        self.waits = []
+        self.sent = []
+        self.http = HttpClient(sleep=self.sleep, clock=self.clock)
+        self.latency = latency
+        self.answers = []
+        transport.handler = self.answer
+
+    def sleep(self, seconds):
+        self.waits.append(seconds)
+        self.clock.now += seconds
+
+    def answer(self, seen):
+        self.sent.append(self.clock.now)
+        self.clock.now += self.latency
+        return self.answers.pop(0) if self.answers else make_response(200, {})
+
+    def send(self, rate):
+        return self.http.send("GET", URL, rate=rate).status_code
+
+
+def test_an_attempt_refused_with_429_takes_no_slot(transport):
+    timed = TimedClient(transport)
+    timed.answers = [make_response(429, headers={"Retry-After": "1"})]
+    rate = (("incidents", 2, 60),)
+    assert [timed.send(rate) for dummy in range(3)] == [200, 200, 200]
+    assert timed.sent == [1000.0, 1001.0, 1001.0, 1061.0], "the retry and the next call share the two slots"
+    assert timed.waits == [1.0, 60.0]
+    assert timed.http.stats.paced_seconds == 60.0
+
+
+@pytest.mark.parametrize("failure", [make_response(503), connection_refused()])
+def test_an_attempt_that_may_have_been_counted_takes_a_slot(transport, failure):
+    timed = TimedClient(transport)
+    timed.answers = [failure]
+    rate = (("incidents", 2, 60),)
+    assert [timed.send(rate) for dummy in range(2)] == [200, 200]
+    assert timed.sent == [1000.0, 1000.5, 1060.0], "the failed attempt and its retry hold both slots"
+
+
+def test_a_slot_is_held_from_the_moment_the_answer_arrived(transport):
+    """The server counted the call somewhere between sending and answering: the window starts at the answer."""
+    timed = TimedClient(transport, latency=0.5)
+    rate = (("incidents", 1, 60),)
+    timed.send(rate)
+    timed.send(rate)
+    assert timed.sent == [1000.0, 1060.5]
+
+
+class LimitedServer(object):
+    """A sliding-window limit as the sandbox and Microsoft apply it: a call takes a slot when it arrives, a
+    refused call takes none, Retry-After in whole seconds. Each request travels `travel(n)` seconds to the
+    server (n: requests so far) and 0.1 s back."""
+
+    def __init__(self, clock, limit, window, travel):
+        self.clock, self.limit, self.window, self.travel = clock, limit, window, travel
+        self.accepted = []
+        self.refused = 0
+
+    def __call__(self, seen):
+        self.clock.now += self.travel(len(self.accepted) + self.refused)
+        recent = [moment for moment in self.accepted if moment > self.clock.now - self.window]
+        if len(recent) >= self.limit:
+            self.refused += 1
+            retry_after = max(1, int(math.ceil(recent[-self.limit] + self.window - self.clock.now)))
+            response = make_response(429, {"error": {"code": "429"}}, headers={"Retry-After": str(retry_after)})
+        else:
+            self.accepted.append(self.clock.now)
+            response = make_response(200, {"value": []})
+        self.clock.now += 0.1
+        return response
+
+
+def test_paging_at_the_limit_provokes_no_429_and_uses_every_window(transport):
+    """Two minutes' allowance of Defender list calls, the first call slower on its way than the others."""
+    clock = Clock(1000.0)
+    server = LimitedServer(clock, 50, 60, travel=lambda count: 0.3 if count == 0 else 0.1)
+    transport.handler = server
+    http = HttpClient(sleep=lambda seconds: setattr(clock, "now", clock.now + seconds), clock=clock)
+    rate = (("incidents", 50, 60), ("incidents-hour", 1500, 3600))
+    assert all(http.send("GET", URL, rate=rate).status_code == 200 for dummy in range(100))
+    assert server.refused == 0 and http.stats.throttled == 0
+    first_minute = server.accepted[49] - server.accepted[0]
+    assert server.accepted[-1] - server.accepted[0] < 60 + first_minute + 1, "no call waited for a third window"
 
 
 def test_http_stats_report():
