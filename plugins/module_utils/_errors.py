@@ -91,6 +91,8 @@ def _aadsts_hints(context):
         50079: "The user must register for MFA first; then use auth_flow device_code.",
         53003: "Conditional Access blocked the sign-in: use auth_flow device_code from a compliant place, or an "
                "application context.",
+        70016: "Nobody signed in with the device code before device_code_timeout (or the code's own expiry) ran "
+               "out: run the task again and sign in within that time, or raise device_code_timeout.",
         70019: "The device code expired before the user signed in: run the task again and sign in within "
                "device_code_timeout.",
         70021: "No federated credential of app %(client_id)s matches the token in federated_token_file (issuer, "

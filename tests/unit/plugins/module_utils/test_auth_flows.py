@@ -487,6 +487,7 @@ def test_device_code_gives_up_at_the_timeout_or_the_codes_expiry(transport, cloc
     with pytest.raises(AuthenticationError) as raised:
         Authenticator(device_options(device_code_timeout=timeout), endpoints(), http(), display=lambda message: None).token()
     assert raised.value.details["aadsts_code"] == 70016
+    assert "Nobody signed in with the device code before device_code_timeout" in raised.value.hint
     assert waited < clock.now - start <= waited + 1, "polling stops within a second after the deadline"
     assert len(entra.token_requests) <= waited // 5 + 2
 
