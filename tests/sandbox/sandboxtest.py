@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -17,6 +19,16 @@ FABRIKAM = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
 NORTHWIND = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98"
 GRAPH = "https://graph.microsoft.com/.default"
 DEFENDER = "https://api.security.microsoft.com/.default"
+# The APIs' time stamps: UTC, 0 to 7 fraction digits
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?Z$")
+
+
+def moment(text):
+    """A time stamp of an answer as a datetime: answers differ in fraction digits, so never compare the strings."""
+    assert TIMESTAMP.match(text), text
+    whole, dummy, fraction = text[:-1].partition(".")
+    return datetime.datetime.fromisoformat(whole).replace(
+        microsecond=int(fraction[:6].ljust(6, "0")), tzinfo=datetime.timezone.utc)
 
 
 def app_info(sandbox, name):

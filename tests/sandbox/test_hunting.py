@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from sandboxtest import DEFENDER, FABRIKAM, GRAPH, bearer, canonical
+from sandboxtest import DEFENDER, FABRIKAM, GRAPH, bearer, canonical, moment
 
 GRAPH_HUNTING = "/v1.0/security/runHuntingQuery"
+SDK_HUNTING = "/v1.0/security/microsoft.graph.security.runHuntingQuery"  # the namespace-qualified action
 DEFENDER_HUNTING = "/api/advancedhunting/run"
 
 
@@ -36,8 +37,11 @@ def tables(hunt):
 
 
 def _ago(**delta):
-    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(**delta)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(**delta)
+
+
+def _iso(when):
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_graph_shape(hunt):
@@ -65,11 +69,11 @@ def test_defender_shape(hunt):
 def test_tables_come_from_the_store(sandbox, http, tables):
     cutoff = _ago(days=30)
     alerts = [alert for incident in canonical(sandbox, http) for alert in incident["alerts"]
-              if alert["createdDateTime"] >= cutoff]
+              if moment(alert["createdDateTime"]) >= cutoff]
     assert sorted(row["AlertId"] for row in tables["AlertInfo"]) == sorted(alert["id"] for alert in alerts)
     assert {row["AlertId"] for row in tables["AlertEvidence"]} <= {alert["id"] for alert in alerts}
     assert all(100 <= len(rows) <= 2000 for rows in tables.values())
-    assert all(row["Timestamp"] >= cutoff for rows in tables.values() for row in rows)
+    assert all(moment(row["Timestamp"]) >= cutoff for rows in tables.values() for row in rows)
     assert json.loads(tables["AlertInfo"][0]["AttackTechniques"])
 
 
@@ -98,11 +102,11 @@ WHERE_CASES = [
      _where("AlertInfo", lambda r: r["Category"] in ("Impact", "Malware"))),
     ("AlertInfo | where Category !in ('Impact', 'Malware')",
      _where("AlertInfo", lambda r: r["Category"] not in ("Impact", "Malware"))),
-    ("IdentityLogonEvents | where Timestamp > ago(7d)", _where("IdentityLogonEvents", lambda r: r["Timestamp"] > _ago(days=7))),
+    ("IdentityLogonEvents | where Timestamp > ago(7d)", _where("IdentityLogonEvents", lambda r: moment(r["Timestamp"]) > _ago(days=7))),
     ("IdentityLogonEvents | where Timestamp < ago(12h) and ActionType == 'LogonFailed'",
-     _where("IdentityLogonEvents", lambda r: r["Timestamp"] < _ago(hours=12) and r["ActionType"] == "LogonFailed")),
+     _where("IdentityLogonEvents", lambda r: moment(r["Timestamp"]) < _ago(hours=12) and r["ActionType"] == "LogonFailed")),
     ("IdentityLogonEvents | where Timestamp >= now() - 90m or Protocol == 'LDAP'",
-     _where("IdentityLogonEvents", lambda r: r["Timestamp"] >= _ago(minutes=90) or r["Protocol"] == "LDAP")),
+     _where("IdentityLogonEvents", lambda r: moment(r["Timestamp"]) >= _ago(minutes=90) or r["Protocol"] == "LDAP")),
     ("AlertEvidence | where not(EntityType == 'User') and isnotempty(DeviceName)",
      _where("AlertEvidence", lambda r: r["EntityType"] != "User" and r["DeviceName"])),
 ]
@@ -121,7 +125,8 @@ def test_datetime_literals(hunt, tables):
     rows = tables["AlertInfo"]
     middle = sorted(row["Timestamp"] for row in rows)[len(rows) // 2][:10]
     response = hunt(f"AlertInfo | where Timestamp <= datetime({middle}) | count")
-    assert response.json()["results"] == [{"Count": sum(row["Timestamp"] <= middle for row in rows)}]
+    midnight = moment(f"{middle}T00:00:00Z")
+    assert response.json()["results"] == [{"Count": sum(moment(row["Timestamp"]) <= midnight for row in rows)}]
 
 
 def test_project_take_and_limit(hunt, tables):
@@ -147,9 +152,10 @@ def test_summarize(hunt, tables):
 def test_order_sort_top_extend_distinct_count(hunt, tables):
     rows = tables["DeviceProcessEvents"]
     ordered = hunt("DeviceProcessEvents | order by Timestamp asc | project Timestamp").json()["results"]
-    assert [row["Timestamp"] for row in ordered] == sorted(row["Timestamp"] for row in rows)
+    assert [row["Timestamp"] for row in ordered] == [row["Timestamp"] for row in sorted(
+        rows, key=lambda row: moment(row["Timestamp"]))]
     newest = hunt("DeviceProcessEvents | sort by Timestamp | take 1").json()["results"][0]["Timestamp"]
-    assert newest == max(row["Timestamp"] for row in rows)
+    assert moment(newest) == max(moment(row["Timestamp"]) for row in rows)
     top = hunt("AlertInfo | summarize count() by Category | top 2 by count_ desc").json()["results"]
     assert len(top) == 2 and top[0]["count_"] >= top[1]["count_"]
     extended = hunt("DeviceProcessEvents | extend Name = tolower(FileName) | take 1").json()
@@ -160,17 +166,69 @@ def test_order_sort_top_extend_distinct_count(hunt, tables):
     assert hunt("DeviceProcessEvents | count").json()["results"] == [{"Count": len(rows)}]
 
 
-@pytest.mark.parametrize("timespan, hours", [("P1D", 24), ("PT12H", 12), ("P1W", 168)])
+def _count_since(rows, since, until=None):
+    return sum(since <= moment(row["Timestamp"]) and (until is None or moment(row["Timestamp"]) < until)
+               for row in rows)
+
+
+@pytest.mark.parametrize("timespan, hours", [("P1D", 24), ("PT12H", 12), ("P1W", 168), ("P0.5D", 12),
+                                             ("P1DT12H", 36)])
 def test_graph_timespan(hunt, tables, timespan, hours):
     results = hunt("IdentityLogonEvents | project Timestamp", Timespan=timespan).json()["results"]
-    assert len(results) == sum(row["Timestamp"] >= _ago(hours=hours) for row in tables["IdentityLogonEvents"]) > 0
+    assert len(results) == _count_since(tables["IdentityLogonEvents"], _ago(hours=hours)) > 0
 
 
 def test_graph_timespan_interval(hunt, tables):
-    start, end = _ago(days=10)[:19] + "Z", _ago(days=3)[:19] + "Z"
-    results = hunt("AlertInfo | project Timestamp", Timespan=f"{start}/{end}").json()["results"]
-    assert len(results) == sum(start <= row["Timestamp"] < end for row in tables["AlertInfo"]) > 0
+    start, end = _ago(days=10).replace(microsecond=0), _ago(days=3).replace(microsecond=0)
+    results = hunt("AlertInfo | project Timestamp", Timespan=f"{_iso(start)}/{_iso(end)}").json()["results"]
+    assert len(results) == _count_since(tables["AlertInfo"], start, end) > 0
     assert hunt("AlertInfo", Timespan="seven days").status_code == 400
+
+
+@pytest.mark.parametrize("timespan", ["P1M", "P1Y", "p1m", "P0Y1M", "P1Y2M3W4DT5H6M7.5S"])
+def test_graph_timespan_of_months_and_years_reaches_the_whole_retention(hunt, tables, timespan):
+    """The data spans 30 days, so a month or more back from now finds every row (P1M used to be a 400)."""
+    response = hunt("AlertInfo | count", Timespan=timespan)
+    assert response.status_code == 200, response.text
+    assert response.json()["results"] == [{"Count": len(tables["AlertInfo"])}]
+
+
+def test_graph_timespan_of_one_date_time_runs_until_now(hunt, tables):
+    start = _ago(days=5).replace(microsecond=0)
+    response = hunt("AlertInfo | project Timestamp", Timespan=_iso(start))
+    assert response.status_code == 200, response.text
+    assert len(response.json()["results"]) == _count_since(tables["AlertInfo"], start) > 0
+
+
+@pytest.mark.parametrize("shape", ["start/duration", "duration/end"])
+def test_graph_timespan_interval_with_a_duration(hunt, tables, shape):
+    start, end = _ago(days=9).replace(microsecond=0), _ago(days=2).replace(microsecond=0)
+    timespan = f"{_iso(start)}/P7D" if shape == "start/duration" else f"P7D/{_iso(end)}"
+    results = hunt("AlertInfo | project Timestamp", Timespan=timespan).json()["results"]
+    assert len(results) == _count_since(tables["AlertInfo"], start, end) > 0
+
+
+@pytest.mark.parametrize("timespan", ["garbage", "P", "PT", "P1DT", "1D", "P-1D", "P1D/P2D", "a/b/c", "2024-13-01",
+                                      "2024-05-02T00:00:00Z/2024-05-01T00:00:00Z", "PT99999999999H", "P9000Y",
+                                      "P1.5M"])
+def test_graph_timespan_garbage_is_400(hunt, timespan):
+    response = hunt("AlertInfo | count", Timespan=timespan)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "BadRequest" and error["message"].startswith("Invalid Timespan: ") and "innerError" in error
+
+
+def test_graph_hunting_by_the_namespace_qualified_action(sandbox, http, tokens, tables):
+    """Microsoft's SDKs post to /security/microsoft.graph.security.runHuntingQuery: same answer, same limits."""
+    response = http.post(f"{sandbox['base_url']}{SDK_HUNTING}", json={"query": "AlertInfo | count", "timespan": "P1M"},
+                         headers=bearer(tokens("soc-responder")))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["@odata.context"].endswith("/v1.0/$metadata#microsoft.graph.security.huntingQueryResults")
+    assert body["results"] == [{"Count": len(tables["AlertInfo"])}]
+    limits = http.get(f"{sandbox['admin_url']}/limits").json()["rules"]
+    graph_rule = next(rule for rule in limits if rule["name"] == "graph-hunting")
+    assert {f"POST {GRAPH_HUNTING}", f"POST {SDK_HUNTING}"} <= set(graph_rule["routes"])
 
 
 @pytest.mark.parametrize("query, graph_message", [

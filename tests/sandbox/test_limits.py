@@ -36,6 +36,7 @@ def test_documented_defaults(sandbox, http):
         "GET /api/incidents/{id}": [{"calls": 100, "seconds": 60}, {"calls": 1500, "seconds": 3600}],
         "POST /api/advancedhunting/run": [{"calls": 45, "seconds": 60}],
         "POST /v1.0/security/runHuntingQuery": [{"calls": 45, "seconds": 60}],
+        "POST /v1.0/security/microsoft.graph.security.runHuntingQuery": [{"calls": 45, "seconds": 60}],
     }
 
 

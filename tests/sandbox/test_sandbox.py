@@ -24,10 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # control.py and sandboxtest.py live next to this file; the fixtures are in conftest.py
 # pylint: disable=wrong-import-position
 import control  # noqa: E402
-from sandboxtest import (CONTOSO, DEFENDER, FABRIKAM, GRAPH, NORTHWIND, add_fault, app_info, bearer,  # noqa: E402
-                         canonical, claims_of, confidential_app, secret)
-
-SEVEN_DIGITS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z$")
+from sandboxtest import (CONTOSO, DEFENDER, FABRIKAM, GRAPH, NORTHWIND, TIMESTAMP, add_fault,  # noqa: E402
+                         app_info, bearer, canonical, claims_of, confidential_app, moment, secret)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
@@ -274,7 +272,7 @@ def test_graph_pages_follow_the_opaque_next_link(sandbox, http, tokens):
     assert [len(page) for page in pages] == [50, 50, 50, 50, 37]
     ids = [incident["id"] for page in pages for incident in page]
     assert ids == [incident["id"] for incident in canonical(sandbox, http)]
-    created = [incident["createdDateTime"] for page in pages for incident in page]
+    created = [moment(incident["createdDateTime"]) for page in pages for incident in page]
     assert created == sorted(created, reverse=True)
     assert "alerts" not in pages[0][0]
 
@@ -291,9 +289,9 @@ def test_graph_top_skip_and_count(sandbox, http, tokens):
 
 
 def _iso(hours_ago):
-    """A filter literal that also compares correctly as a string with the APIs' 7-digit time stamps."""
-    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=hours_ago)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    """A filter literal ``hours_ago`` hours back from now."""
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=hours_ago)
+    return since.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
 GRAPH_FILTERS = [
@@ -303,8 +301,8 @@ GRAPH_FILTERS = [
     ("severity ge 'medium'", lambda i: i["severity"] in ("medium", "high")),
     ("(assignedTo eq null or assignedTo eq 'analyst@contoso.example') and classification eq 'unknown'",
      lambda i: i["assignedTo"] in (None, "analyst@contoso.example") and i["classification"] == "unknown"),
-    ("classification eq 'truePositive' or determination eq 'clean'",
-     lambda i: i["classification"] == "truePositive" or i["determination"] == "clean"),
+    ("classification eq 'truePositive' or determination eq 'notMalicious'",
+     lambda i: i["classification"] == "truePositive" or i["determination"] == "notMalicious"),
 ]
 
 
@@ -325,7 +323,7 @@ def test_graph_relative_time_filters_match_a_known_subset(sandbox, http, tokens)
         response = http.get(f"{sandbox['base_url']}/v1.0/security/incidents",
                             params={"$filter": f"{name} ge {since}", "$count": "true", "$top": "1"},
                             headers=bearer(tokens("soc-reader")))
-        wanted = [incident for incident in canonical(sandbox, http) if incident[name] >= since]
+        wanted = [incident for incident in canonical(sandbox, http) if moment(incident[name]) >= moment(since)]
         assert 0 < len(wanted) < 237
         assert response.json()["@odata.count"] == len(wanted)
 
@@ -357,7 +355,7 @@ def test_graph_expand_alerts_and_single_incident(sandbox, http, tokens):
     assert single == incident
     assert 1 <= len(incident["alerts"]) <= 4
     alert = incident["alerts"][0]
-    assert alert["incidentId"] == incident["id"] and SEVEN_DIGITS.match(alert["createdDateTime"])
+    assert alert["incidentId"] == incident["id"] and TIMESTAMP.match(alert["createdDateTime"])
     assert all(item["@odata.type"].startswith("#microsoft.graph.security.") for item in alert["evidence"])
     missing = http.get(f"{url}/999999999", headers=bearer(tokens("soc-reader")))
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "NotFound")
@@ -369,7 +367,7 @@ def test_contoso_data_covers_every_status_and_severity(sandbox, http):
     assert {i["severity"] for i in incidents} == {"unknown", "informational", "low", "medium", "high"}
     ids = {i["id"] for i in incidents}
     assert all(i["redirectIncidentId"] in ids for i in incidents if i["status"] == "redirected")
-    assert all(i["lastUpdateDateTime"] > i["createdDateTime"] for i in incidents)
+    assert all(moment(i["lastUpdateDateTime"]) > moment(i["createdDateTime"]) for i in incidents)
     assert any(i["assignedTo"] is None for i in incidents) and any(i["comments"] for i in incidents)
     evidence_types = {e["@odata.type"] for i in incidents for a in i["alerts"] for e in a["evidence"]}
     assert {"#microsoft.graph.security.deviceEvidence", "#microsoft.graph.security.processEvidence",
@@ -391,7 +389,7 @@ def test_defender_pages_with_skip(sandbox, http, tokens):
             break
     assert [len(page) for page in pages] == [100, 100, 37]
     ids = [incident["incidentId"] for page in pages for incident in page]
-    assert sorted(str(i) for i in ids) == sorted(i["id"] for i in canonical(sandbox, http))
+    assert ids == [int(i["id"]) for i in canonical(sandbox, http)]  # most recent first, no gaps or repeats
 
 
 def test_defender_incident_shape(sandbox, http, tokens):
@@ -404,7 +402,7 @@ def test_defender_incident_shape(sandbox, http, tokens):
                       headers=bearer(tokens("soc-reader", DEFENDER))).json()
     assert single.pop("@odata.context").endswith("/api/$metadata#Incidents/$entity")
     assert single == incident and isinstance(incident["incidentId"], int)
-    assert SEVEN_DIGITS.match(incident["createdTime"]) and SEVEN_DIGITS.match(incident["lastUpdateTime"])
+    assert TIMESTAMP.match(incident["createdTime"]) and TIMESTAMP.match(incident["lastUpdateTime"])
     assert all(len(entity) == 31 for alert in incident["alerts"] for entity in alert["entities"])
     missing = http.get(f"{sandbox['base_url']}/api/incidents/1", headers=bearer(tokens("soc-reader", DEFENDER)))
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "ResourceNotFound")
@@ -441,7 +439,7 @@ def test_defender_time_filter(sandbox, http, tokens):
     since = _iso(24)
     response = http.get(f"{sandbox['base_url']}/api/incidents", params={"$filter": f"lastUpdateTime ge {since}"},
                         headers=bearer(tokens("soc-reader", DEFENDER)))
-    wanted = [i for i in canonical(sandbox, http) if i["lastUpdateDateTime"] >= since]
+    wanted = [i for i in canonical(sandbox, http) if moment(i["lastUpdateDateTime"]) >= moment(since)]
     assert len(response.json()["value"]) == len(wanted) > 0
 
 
@@ -535,6 +533,34 @@ def test_server_error_fault_with_custom_body(sandbox, http, tokens):
     assert (response.status_code, response.json()) == (503, {"error": {"code": "Busy", "message": "later"}})
 
 
+@pytest.mark.parametrize("body", [None, {"error": {"code": "BadGateway", "message": "upstream"}}])
+def test_a_fault_can_echo_the_authorization_header(sandbox, http, tokens, body):
+    fault = {"path": "^/v1.0/security/incidents$", "status": 502, "echo_authorization": True}
+    if body:
+        fault["body"] = body
+    add_fault(sandbox, http, **fault)
+    token = tokens("soc-reader")
+    response = http.get(f"{sandbox['base_url']}/v1.0/security/incidents", headers=bearer(token))
+    assert response.status_code == 502
+    message = response.json()["error"]["message"]
+    assert message.endswith(f" (request headers: Authorization: Bearer {token})")
+    assert message.startswith("upstream" if body else "Bad Gateway")
+
+
+def test_a_token_endpoint_fault_echoes_no_authorization_header(sandbox, http):
+    add_fault(sandbox, http, method="POST", path="/oauth2/v2.0/token$", status=400, echo_authorization=True)
+    response = http.post(f"{sandbox['base_url']}/{CONTOSO}/oauth2/v2.0/token", data={"grant_type": "x"})
+    assert response.json()["error_description"].endswith("(request headers: Authorization: (none))")
+
+
+def test_a_fault_can_send_headers_such_as_a_redirect(sandbox, http, tokens):
+    add_fault(sandbox, http, path="^/v1.0/security/incidents$", status=302,
+              headers={"Location": "https://elsewhere.invalid/v1.0/security/incidents"})
+    response = http.get(f"{sandbox['base_url']}/v1.0/security/incidents", headers=bearer(tokens("soc-reader")),
+                        allow_redirects=False)
+    assert (response.status_code, response.headers["Location"]) == (302, "https://elsewhere.invalid/v1.0/security/incidents")
+
+
 def test_token_endpoint_fault_reaches_msal(sandbox, http):
     add_fault(sandbox, http, method="POST", path="/oauth2/v2.0/token$", status=500)
     client = confidential_app(sandbox, http, "soc-reader", secret(sandbox, "soc-reader"))
@@ -569,7 +595,10 @@ def test_latency_fault_then_normal_answer(sandbox, http, tokens):
 
 
 def test_invalid_fault_is_refused(sandbox, http):
-    for spec in ({"path": "("}, {"path": "x"}, {"path": "x", "action": "explode"}, {"path": "x", "status": 42}):
+    for spec in ({"path": "("}, {"path": "x"}, {"path": "x", "action": "explode"}, {"path": "x", "status": 42},
+                 {"path": "x", "status": 302, "headers": {"Location": 1}}, {"path": "x", "status": 502, "headers": []},
+                 {"path": "x", "action": "drop", "echo_authorization": True},
+                 {"path": "x", "status": 502, "echo_authorization": "yes"}):
         assert http.post(f"{sandbox['admin_url']}/faults", json=spec).status_code == 400
 
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
-from sandboxtest import DEFENDER, GRAPH, bearer, canonical, counters
+from sandboxtest import DEFENDER, GRAPH, add_fault, bearer, canonical, counters, moment
 
 
 def graph_url(sandbox, incident_id, suffix=""):
@@ -31,13 +32,13 @@ def incident(sandbox, http, tokens, ids):
 def test_graph_patch_is_visible_through_defender(sandbox, http, tokens, incident):
     before = incident(1)
     body = {"status": "inProgress", "assignedTo": "tier2.responder@contoso.example", "classification": "truePositive",
-            "determination": "compromisedUser", "customTags": ["VIP", "Escalated"]}
+            "determination": "compromisedAccount", "customTags": ["VIP", "Escalated"]}
     response = http.patch(graph_url(sandbox, before["id"]), json=body, headers=bearer(tokens("soc-responder")))
     assert response.status_code == 200, response.text
     updated = response.json()
     assert updated.pop("@odata.context").endswith("/v1.0/$metadata#security/incidents/$entity")
     assert {name: updated[name] for name in body} == body
-    assert updated["lastUpdateDateTime"] > before["lastUpdateDateTime"]
+    assert moment(updated["lastUpdateDateTime"]) > moment(before["lastUpdateDateTime"])
     twin = http.get(defender_url(sandbox, before["id"]), headers=bearer(tokens("soc-responder", DEFENDER))).json()
     assert (twin["status"], twin["assignedTo"], twin["classification"], twin["determination"], twin["tags"]) == (
         "InProgress", "tier2.responder@contoso.example", "TruePositive", "CompromisedAccount", ["VIP", "Escalated"])
@@ -45,13 +46,15 @@ def test_graph_patch_is_visible_through_defender(sandbox, http, tokens, incident
 
 
 @pytest.mark.parametrize("spelling, stored", [
-    ("CompromisedUser", "compromisedUser"), ("CompromisedAccount", "compromisedUser"),
-    ("InsufficientData", "insufficientData"), ("NoEnoughDataToValidate", "insufficientData"),
-    ("ConfirmedUserActivity", "confirmedUserActivity"), ("ConfirmedActivity", "confirmedUserActivity"),
+    ("CompromisedUser", "compromisedAccount"), ("CompromisedAccount", "compromisedAccount"),
+    ("InsufficientData", "notEnoughDataToValidate"), ("NoEnoughDataToValidate", "notEnoughDataToValidate"),
+    ("ConfirmedUserActivity", "confirmedActivity"), ("ConfirmedActivity", "confirmedActivity"),
+    ("Clean", "notMalicious"),
 ])
 def test_defender_accepts_every_determination_spelling(sandbox, http, tokens, ids, spelling, stored):
-    classification = {"compromisedUser": "TruePositive", "insufficientData": "FalsePositive",
-                      "confirmedUserActivity": "InformationalExpectedActivity"}[stored]
+    """The Defender API's own spellings and the ones other Defender pages use land on Graph's enum members."""
+    classification = {"compromisedAccount": "TruePositive", "notEnoughDataToValidate": "FalsePositive",
+                      "notMalicious": "FalsePositive", "confirmedActivity": "InformationalExpectedActivity"}[stored]
     incident_id = ids[2]
     response = http.patch(defender_url(sandbox, incident_id), json={"classification": classification,
                                                                     "determination": spelling},
@@ -74,10 +77,11 @@ def test_defender_patch_with_comment_and_tags_is_visible_through_graph(sandbox, 
     assert updated["comments"][-1]["createdBy"] == "soc-responder"
     twin = http.get(graph_url(sandbox, before["id"]), headers=bearer(tokens("soc-responder"))).json()
     assert (twin["status"], twin["classification"], twin["determination"], twin["customTags"]) == (
-        "resolved", "falsePositive", "clean", ["Pen test"])
+        "resolved", "falsePositive", "notMalicious", ["Pen test"])
     assert len(twin["comments"]) == len(before["comments"]) + 1
     assert twin["comments"][-1]["createdByDisplayName"] == "soc-responder"
-    assert twin["lastUpdateDateTime"] == updated["lastUpdateTime"] > before["lastUpdateDateTime"]
+    assert twin["lastUpdateDateTime"] == updated["lastUpdateTime"]
+    assert moment(twin["lastUpdateDateTime"]) > moment(before["lastUpdateDateTime"])
 
 
 def test_graph_comment_answers_the_whole_list(sandbox, http, tokens, incident):
@@ -89,9 +93,9 @@ def test_graph_comment_answers_the_whole_list(sandbox, http, tokens, incident):
     assert body["@odata.context"].endswith("/v1.0/$metadata#Collection(microsoft.graph.security.alertComment)")
     assert [c["comment"] for c in body["value"]] == [c["comment"] for c in before["comments"]] + ["Looking into it."]
     newest = body["value"][-1]
-    assert newest["@odata.type"] == "microsoft.graph.security.alertComment"
+    assert newest["@odata.type"] == "#microsoft.graph.security.alertComment"
     assert newest["createdByDisplayName"] == "soc-responder" and newest["createdDateTime"].endswith("Z")
-    assert incident(4)["lastUpdateDateTime"] > before["lastUpdateDateTime"]
+    assert moment(incident(4)["lastUpdateDateTime"]) > moment(before["lastUpdateDateTime"])
 
 
 @pytest.mark.parametrize("body", [{"comment": ""}, {"comment": "   "}, {}, {"comment": 5}, ["x"]])
@@ -104,13 +108,14 @@ def test_graph_comment_must_not_be_empty(sandbox, http, tokens, ids, body):
 @pytest.mark.parametrize("body, fragment", [
     ({"severity": "high"}, "The property 'severity' cannot be updated. Updatable properties: assignedTo, "
                            "classification, determination, status, customTags."),
-    ({"status": "Resolved"}, "Invalid value 'Resolved' for property 'status'. Allowed values: active, inProgress, "
-                             "resolved."),
+    ({"status": "Resolved"}, "Cannot convert the literal 'Resolved' to the expected type "
+                             "'microsoft.graph.security.incidentStatus' of property 'status'. Allowed values: active, "
+                             "inProgress, resolved."),
     ({"status": "redirected"}, "The status 'redirected' cannot be set."),
     ({"classification": "benign"}, "Allowed values: unknown, falsePositive, truePositive, informationalExpectedActivity"),
     ({"classification": "falsePositive", "determination": "malware"},
      "The determination 'malware' does not fit the classification 'falsePositive'. With 'falsePositive' use one "
-     "of: unknown, clean, insufficientData, other."),
+     "of: unknown, notMalicious, notEnoughDataToValidate, other."),
     ({"customTags": "VIP"}, "a list of non-empty strings"),
     ({"assignedTo": 42}, "a string or null"),
     (["status"], "must be a JSON object"),
@@ -196,6 +201,39 @@ def test_writes_counter_and_unchanged_updates(sandbox, http, tokens, incident):
     seen = counters(sandbox, http)
     assert seen["writes"] == 2
     assert seen["routes"] == {"PATCH /v1.0/security/incidents/{id}": 4}
+
+
+@pytest.mark.parametrize("fault", [{"action": "drop"}, {"action": "malformed"}, {"action": "truncate"},
+                                   {"status": 200, "body": {"id": "1"}}])
+@pytest.mark.parametrize("api", ["graph", "defender", "comment"])
+def test_a_write_answered_by_a_fault_is_neither_stored_nor_counted(sandbox, http, tokens, incident, api, fault):
+    """A fault answers instead of the handler: nothing is stored, so `writes` stays 0 (no double write to see)."""
+    before = incident(9)
+    if api == "graph":
+        method, url, body, token = "PATCH", graph_url(sandbox, before["id"]), {"customTags": ["Faulted"]}, GRAPH
+    elif api == "comment":
+        method, url, body, token = "POST", graph_url(sandbox, before["id"], "/comments"), {"comment": "Faulted"}, GRAPH
+    else:
+        method, url, body, token = "PATCH", defender_url(sandbox, before["id"]), {"comment": "Faulted"}, DEFENDER
+    add_fault(sandbox, http, method=method, path=f"/{before['id']}", **fault)
+    counters(sandbox, http, reset=True)
+    try:
+        http.request(method, url, json=body, headers=bearer(tokens("soc-responder", token)))
+    except requests.RequestException:
+        pass  # drop and truncate break the connection
+    seen = counters(sandbox, http)
+    assert (seen["writes"], seen["faults_served"]) == (0, 1)
+    assert incident(9) == before
+
+
+def test_a_write_delayed_by_a_latency_fault_is_stored_and_counted(sandbox, http, tokens, incident):
+    before = incident(9)
+    add_fault(sandbox, http, method="PATCH", path=f"/{before['id']}$", latency=0.2)
+    counters(sandbox, http, reset=True)
+    response = http.patch(graph_url(sandbox, before["id"]), json={"customTags": ["Late"]},
+                          headers=bearer(tokens("soc-responder")))
+    assert response.status_code == 200 and response.json()["customTags"] == ["Late"]
+    assert counters(sandbox, http)["writes"] == 1
 
 
 def test_other_tenants_incidents_cannot_be_changed(sandbox, http, tokens, ids):

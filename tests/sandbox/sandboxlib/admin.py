@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import time
@@ -50,6 +51,7 @@ class Counters:
             self._throttled[route] += 1
 
     def write(self) -> None:
+        """A write route's handler answered 2xx: the write was applied (a body that changes nothing included)."""
         with self._lock:
             self._writes += 1
 
@@ -87,6 +89,8 @@ class Fault:
         self.body = spec.get("body")
         self.latency = spec.get("latency", 0)
         self.action = spec.get("action")
+        self.headers = spec.get("headers", {})
+        self.echo_authorization = spec.get("echo_authorization", False)
         self._validate(spec)
         try:
             self._regex = re.compile(self.path)
@@ -94,7 +98,8 @@ class Fault:
             raise ValueError(f"path must be a regular expression: {exc}") from None
 
     def _validate(self, spec: dict) -> None:
-        known = {"method", "path", "count", "after", "status", "retry_after", "body", "latency", "action"}
+        known = {"method", "path", "count", "after", "status", "retry_after", "body", "latency", "action", "headers",
+                 "echo_authorization"}
         if set(spec) - known:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(set(spec) - known))}")
         checks = (
@@ -108,6 +113,12 @@ class Fault:
             (self.action is None or self.action in FAULT_ACTIONS, f"action must be one of {', '.join(FAULT_ACTIONS)}"),
             (self.status is not None or self.action is not None or self.latency > 0,
              "a fault needs a status, an action or a latency"),
+            (isinstance(self.headers, dict) and all(isinstance(name, str) and isinstance(value, str)
+                                                    for name, value in self.headers.items()),
+             "headers must be an object of strings"),
+            (isinstance(self.echo_authorization, bool), "echo_authorization must be true or false"),
+            (not self.echo_authorization or (self.status is not None and (self.body is None or isinstance(
+                self.body, dict))), "echo_authorization needs a status, and a body (if any) that is a JSON object"),
         )
         for valid, message in checks:
             if not valid:
@@ -129,14 +140,17 @@ class Fault:
         if self.status is None:
             return None
         headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
+        headers.update(self.headers)
         if self.body is not None:
-            return Response.json(self.status, self.body, headers)
-        return errors.default_fault(request, family, self.status, headers)
+            response = Response.json(self.status, self.body, headers)
+        else:
+            response = errors.default_fault(request, family, self.status, headers)
+        return _echo_authorization(response, request) if self.echo_authorization else response
 
     def describe(self) -> dict:
         return {"id": self.id, "method": self.method, "path": self.path, "remaining": self.remaining, "after": self.skip,
                 "status": self.status, "retry_after": self.retry_after, "body": self.body, "latency": self.latency,
-                "action": self.action}
+                "action": self.action, "headers": self.headers, "echo_authorization": self.echo_authorization}
 
 
 class Faults:
@@ -262,6 +276,18 @@ class Admin:
         if tenant is None:
             raise _fail(404, f"no tenant '{id_or_domain}' in the scenario")
         return tenant.id
+
+
+def _echo_authorization(response: Response, request: Request) -> Response:
+    """The error message repeats the request's Authorization header, as some proxies and gateways do."""
+    body = json.loads(response.body.decode("utf-8"))
+    echo = f" (request headers: Authorization: {request.headers.get('Authorization') or '(none)'})"
+    if isinstance(body.get("error"), dict):
+        body["error"]["message"] = f"{body['error'].get('message', '')}{echo}"
+    else:
+        body["error_description"] = f"{body.get('error_description', '')}{echo}"
+    response.body = json.dumps(body).encode("utf-8")
+    return response
 
 
 def _is_int(value) -> bool:

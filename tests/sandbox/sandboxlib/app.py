@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 import sys
 import traceback
 from typing import Optional
@@ -23,7 +24,7 @@ from .updates import IncidentUpdater
 
 
 class Sandbox:
-    """Request pipeline: route -> count -> injected fault (if any) -> rate limit -> handler -> count 429s and writes."""
+    """Request pipeline: route -> count -> injected fault (if any) -> rate limit -> handler -> count writes and 429s."""
 
     def __init__(self, scenario, pki, start: datetime.datetime, time_scale: float):
         self.counters = Counters()
@@ -48,18 +49,21 @@ class Sandbox:
         self.router = Router([*admin, *apis, *self.managed_identity.routes(), *self.identity.routes()])
 
     def handle(self, request: Request) -> Response:
-        route, params = self.router.match(request.method, request.path)
-        family = route.family if route else errors.family_of_path(request.path)
+        path = routing_path(request.path)
+        route, params = self.router.match(request.method, path)
+        family = route.family if route else errors.family_of_path(path)
         response = None
         if family != errors.ADMIN:
             self._count(request, route, params)
-            response = self._fault(request, family) or self._throttle(request, route, family)
+            response = self._fault(request, path, family) or self._throttle(request, route, family)
         if response is None:
             response = self._dispatch(request, route, params, family)
+            # only a handler stores a write: an answer made by a fault (drop, malformed, truncate, a 2xx status)
+            # stands in for the handler, so nothing was stored and nothing is counted
+            if route is not None and route.writes and response.status < 300:
+                self.counters.write()
         if response.status == 429:
             self.counters.throttled(route.name if route else None)
-        elif route is not None and route.writes and response.status < 300:
-            self.counters.write()
         return response
 
     def _count(self, request: Request, route, params: dict) -> None:
@@ -71,8 +75,8 @@ class Sandbox:
         elif route.template == IMDS_ROUTE:
             self.counters.token_request(*self.managed_identity.counting_key(request), MANAGED_IDENTITY)
 
-    def _fault(self, request: Request, family: str) -> Optional[Response]:
-        fault = self.faults.take(request.method, request.path)
+    def _fault(self, request: Request, path: str, family: str) -> Optional[Response]:
+        fault = self.faults.take(request.method, path)
         if fault is None:
             return None
         self.counters.fault_served()
@@ -104,3 +108,13 @@ class Sandbox:
         except Exception:  # pylint: disable=broad-except
             traceback.print_exc(file=sys.stderr)
             return errors.internal_error(request, family)
+
+
+def routing_path(path: str) -> str:
+    """The path a request is routed (and matched against faults) by.
+
+    Graph ignores empty path segments: Microsoft's Graph SDKs, in their default configuration, join a base URL
+    that ends in ``/v1.0/`` with templates that start with ``/`` and ask for ``/v1.0//security/incidents``. The
+    Defender API's and Entra ID's paths are kept as sent.
+    """
+    return re.sub("/{2,}", "/", path) if errors.family_of_path(path) == errors.GRAPH else path

@@ -3,16 +3,24 @@
 Everything is derived from the tenant id and the incident's position, so a tenant always gets the same
 incidents (timestamps aside: incident ``i`` was created about ``i`` x 2.7 hours before the sandbox started,
 newest first). The first N incidents do not depend on how many are generated, except for their ids.
+
+Each incident, and the tenant's profile, has a second random stream for the properties added later (priority
+score, summary, alert policies, device addresses, ...), so that adding them did not change the values of the first
+stream; properties that follow from values already drawn (a custom detection's details, a process's parent, a
+security group's distinguished name) draw nothing. An incident's time stamps
+share one precision (whole seconds, milliseconds or microseconds), so that answers carry 0 to 7 fraction
+digits as real ones do.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import random
 import uuid
 from dataclasses import dataclass
 from typing import Optional
 
-from .model import SEVERITIES, Alert, Comment, Device, Entity, Incident
+from .model import PRODUCT_NAMES, SEVERITIES, Alert, Comment, Device, Entity, Incident
 
 HOURS_BETWEEN_INCIDENTS = 2.7
 
@@ -180,11 +188,23 @@ DEVICE_KINDS = (  # name prefix, department, device group, platform, build, vers
     ("dc", "core", "Domain Controllers", "WindowsServer2019", 17763, "1809"),
 )
 ATTACKER_NETWORKS = (("203.0.113.", "NL"), ("198.51.100.", "BR"), ("192.0.2.", "SG"))
+# Country letter code -> Graph's geoLocation of the attacker's address
+ATTACKER_LOCATIONS = {
+    "NL": {"city": "Amsterdam", "state": "North Holland", "countryName": "Netherlands", "latitude": 52.3676,
+           "longitude": 4.9041},
+    "BR": {"city": "Sao Paulo", "state": "Sao Paulo", "countryName": "Brazil", "latitude": -23.5558,
+           "longitude": -46.6396},
+    "SG": {"city": "Singapore", "state": None, "countryName": "Singapore", "latitude": 1.2897, "longitude": 103.8501},
+}
+# The tenant's egress addresses (a device's lastExternalIpAddress): the benchmarking range 198.18.0.0/15, apart from
+# the documentation ranges the attackers use
+EGRESS_NETWORK = "198.18."
 BAIT_DOMAINS = ("secure-mail-portal.example", "docs-share.example", "billing-notice.example")
 MAIL_SUBJECTS = ("Action required: your password expires today", "Invoice #48213 is overdue",
                  "Shared document: Q3 budget review", "You have a new voicemail (0:42)",
                  "DocuSign: please review and sign")
 SECURITY_GROUPS = (("Domain Admins", "512"), ("Enterprise Admins", "519"), ("Account Operators", "548"))
+GROUP_CONTAINERS = {"Account Operators": "Builtin"}  # the others are in CN=Users
 CUSTOM_TAGS = ("VIP", "Finance", "Pen test", "Phishing campaign", "Needs follow-up", "Tier2", "Executive")
 COMMENTS = ("Investigating; device isolated pending review.", "Confirmed with the user, waiting for logs.",
             "Escalated to tier 2.", "Password reset and sessions revoked.", "Blocked the sender domain.",
@@ -196,12 +216,28 @@ RESOLUTION_COMMENTS = {
     "unknown": "Closed after review.",
 }
 DETERMINATIONS_BY_CLASSIFICATION = {
-    "truePositive": ("multiStagedAttack", "maliciousUserActivity", "compromisedUser", "malware", "phishing",
+    "truePositive": ("multiStagedAttack", "maliciousUserActivity", "compromisedAccount", "malware", "phishing",
                      "unwantedSoftware", "other"),
-    "informationalExpectedActivity": ("securityTesting", "lineOfBusinessApplication", "confirmedUserActivity",
+    "informationalExpectedActivity": ("securityTesting", "lineOfBusinessApplication", "confirmedActivity",
                                       "other"),
-    "falsePositive": ("clean", "insufficientData", "other"),
+    "falsePositive": ("notMalicious", "notEnoughDataToValidate", "other"),
 }
+# Microseconds an incident's time stamps are truncated to -> weight: 1 keeps them (7 digits, the 7th a zero),
+# 1000 leaves milliseconds (1-3 digits once trailing zeros go), 10 ** 6 whole seconds (no fraction).
+TIME_PRECISIONS = {1: 6, 1000: 3, 10 ** 6: 2}
+PRIORITY_SCORES = {"high": (70, 100), "medium": (40, 79), "low": (15, 49), "informational": (0, 24)}
+# Services whose alerts come from a policy (alertPolicyId)
+POLICY_SERVICES = ("office", "cloudapps")
+# Process image -> the process that started it (others: explorer.exe), for evidence and DeviceProcessEvents
+PARENT_PROCESSES = {"mshta.exe": "WINWORD.EXE", "powershell.exe": "cmd.exe", "vssadmin.exe": "svc_update.exe",
+                    "schtasks.exe": "OneDriveUpdater.exe"}
+PROGRAM_FOLDERS = {"WINWORD.EXE": "C:\\Program Files\\Microsoft Office\\root\\Office16",
+                   "cmd.exe": "C:\\Windows\\System32", "explorer.exe": "C:\\Windows"}
+
+
+def parent_process(image: str) -> str:
+    """The file name of the process that started a process of file name ``image``."""
+    return PARENT_PROCESSES.get(image, "explorer.exe")
 
 
 @dataclass(frozen=True)
@@ -218,13 +254,15 @@ class TenantProfile:
 
     def __init__(self, tenant, start: datetime.datetime):
         rng = random.Random(f"{tenant.id}/profile")
+        more = random.Random(f"{tenant.id}/profile/more")  # the second stream, see the module doc
         self.tenant = tenant
         self.domain = tenant.primary_domain
         self.netbios = tenant.name.upper().replace(" ", "")[:15]
         self.analysts = tuple(f"{name}@{self.domain}" for name in ("analyst", "tier2.responder", "secops.lead"))
         self.sid_base = "S-1-5-21-" + "-".join(str(rng.randint(10 ** 8, 4 * 10 ** 9)) for dummy in range(3))
         self.people = tuple(self._person(rng, 1100 + number) for number in range(24))
-        self.devices = tuple(self._device(rng, start, n) for n in range(30))
+        self.egress = f"{EGRESS_NETWORK}{more.randint(0, 255)}.{more.randint(1, 254)}"
+        self.devices = tuple(self._device(rng, more, start, n) for n in range(30))
 
     def _person(self, rng: random.Random, rid: int) -> Person:
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
@@ -232,8 +270,10 @@ class TenantProfile:
         return Person(f"{first} {last}", account, f"{first}.{last}@{self.domain}".lower(), f"{self.sid_base}-{rid}",
                       _uuid(rng))
 
-    def _device(self, rng: random.Random, start: datetime.datetime, number: int) -> Device:
-        prefix, department, group, platform, build, version = DEVICE_KINDS[number % len(DEVICE_KINDS)]
+    def _device(self, rng: random.Random, more: random.Random, start: datetime.datetime, number: int) -> Device:
+        """Device ``number``; its network addresses come from the second stream ``more``."""
+        kind = number % len(DEVICE_KINDS)
+        prefix, department, group, platform, build, version = DEVICE_KINDS[kind]
         user = rng.choice(self.people)
         return Device(
             device_id=_hex(rng, 40), aad_device_id=_uuid(rng),
@@ -241,7 +281,8 @@ class TenantProfile:
             version=version, rbac_group=group,
             risk_score=rng.choice(("None", "Low", "Medium", "High")),
             first_seen=start - datetime.timedelta(days=rng.randint(60, 700), minutes=rng.randint(0, 1440)),
-            logged_on_user=(user.account, self.netbios),
+            logged_on_user=(user.account, self.netbios), nt_domain=self.netbios,
+            last_ip=f"10.{10 + kind}.{more.randint(0, 15)}.{more.randint(2, 254)}", last_external_ip=self.egress,
         )
 
 
@@ -262,6 +303,7 @@ class _Incident:
         self.position = position
         self.start = start
         self.rng = random.Random(f"{profile.tenant.id}/{position}")
+        self.more = random.Random(f"{profile.tenant.id}/{position}/more")  # the second stream, see the module doc
         self.template = self.rng.choices(TEMPLATES, weights=[t.weight for t in TEMPLATES])[0]
         self.user = self.rng.choice(profile.people)
         self.devices = self._devices()
@@ -281,14 +323,20 @@ class _Incident:
         classification, determination = self._verdict(status)
         assigned_to = self._assignee(status)
         alerts = self._alerts(created, updated, status, severity, classification, determination, assigned_to)
-        return Incident(
+        custom_tags = self._custom_tags()  # the first stream's order: tags, comments, redirect target
+        comments = self._comments(created, updated, status, classification)
+        redirect_id = self._redirect_target() if status == "redirected" else None
+        incident = Incident(
             id=self.ids[self.position], tenant_id=self.profile.tenant.id, title=self.template.title,
             description=self.template.description, created=created, last_updated=updated, status=status,
             severity=severity, classification=classification, determination=determination,
-            assigned_to=assigned_to, custom_tags=self._custom_tags(), system_tags=self.template.system_tags,
-            comments=self._comments(created, updated, status, classification),
-            redirect_id=self._redirect_target() if status == "redirected" else None, alerts=alerts,
+            assigned_to=assigned_to, custom_tags=custom_tags, system_tags=self.template.system_tags,
+            comments=comments, redirect_id=redirect_id, alerts=alerts, last_modified_by=self._last_modified_by(status, assigned_to, comments),
+            priority_score=self._priority_score(status, severity),
+            resolving_comment=RESOLUTION_COMMENTS[classification] if status == "resolved" else None,
+            summary=self._summary(alerts),
         )
+        return _truncated(incident, _weighted(self.more, TIME_PRECISIONS))
 
     # --- incident-level choices ------------------------------------------------------------------------------
 
@@ -321,6 +369,30 @@ class _Incident:
         if classification == "unknown":
             return classification, "unknown"
         return classification, self.rng.choice(DETERMINATIONS_BY_CLASSIFICATION[classification])
+
+    def _last_modified_by(self, status: str, assigned_to: Optional[str], comments: tuple) -> Optional[str]:
+        """The analyst who last touched the incident; None if no one has since it was created."""
+        if comments:
+            return comments[-1].author
+        if status == "active" and assigned_to is None:
+            return None
+        return assigned_to or self.more.choice(self.profile.analysts)
+
+    def _priority_score(self, status: str, severity: str) -> Optional[int]:
+        """0-100 from the severity; None for merged (redirected) incidents and those of unknown severity."""
+        if status == "redirected" or severity not in PRIORITY_SCORES:
+            return None
+        return self.more.randint(*PRIORITY_SCORES[severity])
+
+    def _summary(self, alerts: tuple) -> Optional[str]:
+        """A summary like the portal's for about half of the incidents with more than one alert."""
+        if len(alerts) < 2 or self.more.random() < 0.5:
+            return None
+        products = sorted({PRODUCT_NAMES[alert.service] for alert in alerts})
+        subject = self.devices[0].dns_name if self.devices else self.user.upn
+        titles = "; ".join(alert.title for alert in alerts)
+        return (f"{len(alerts)} alerts from {' and '.join(products)} about {subject}: {titles}. The first was "
+                f"raised at {alerts[0].created:%Y-%m-%d %H:%M} UTC.")
 
     def _assignee(self, status: str) -> Optional[str]:
         chance = {"resolved": 0.9, "inProgress": 1.0, "active": 0.35}.get(status, 0.0)
@@ -384,12 +456,33 @@ class _Incident:
             last_updated=updated, resolved=updated if resolved else None, first_activity=first_activity,
             last_activity=_between(rng, first_activity, created), devices=self.devices if is_endpoint else (),
             entities=tuple(self.entity(kind, first_activity) for kind in template.entities),
-            detector_id=str(uuid.UUID(int=random.Random(template.title).getrandbits(128), version=4)),
+            detector_id=_stable_uuid(template.title),
             threat_family=template.threat_family, actor=None,
             investigation_id=rng.randint(1000, 99999) if is_endpoint else None,
-            investigation_state=self._investigation_state(status) if is_endpoint else "UnsupportedAlertType",
+            investigation_state=self._investigation_state(status) if is_endpoint else "unsupportedAlertType",
             recommended_actions=RECOMMENDED_ACTIONS.get(template.service, ""),
+            categories=(template.category,), system_tags=self.template.system_tags,
+            policy_id=_stable_uuid(f"policy/{template.title}") if template.service in POLICY_SERVICES else None,
+            additional_data=self._additional_data(template),
+            custom_details=self._custom_details(template),
         )
+
+    def _custom_details(self, template: AlertTemplate) -> Optional[dict]:
+        """The columns a custom detection rule shows with its alerts (customDetails); None for other alerts."""
+        if template.detection != "custom":
+            return None
+        image = self.template.command_line.split(" ", 1)[0]
+        return {"InitiatingProcessFileName": parent_process(image), "FileName": image,
+                "ProcessCommandLine": self.template.command_line}
+
+    def _additional_data(self, template: AlertTemplate) -> dict:
+        """The open dictionary ``additionalData``: what a product adds beyond the schema."""
+        if template.service == "endpoint" and self.devices:
+            device = self.devices[0]
+            return {"DeviceGroup": device.rbac_group, "OsPlatform": device.os_platform}
+        if template.service in POLICY_SERVICES:
+            return {"PolicyName": template.title, "AlertCount": self.more.randint(1, 12)}
+        return {}
 
     def _alert_status(self, incident_status: str) -> str:
         if incident_status == "resolved":
@@ -400,8 +493,8 @@ class _Incident:
 
     def _investigation_state(self, status: str) -> str:
         if status == "resolved":
-            return self.rng.choice(("SuccessfullyRemediated", "Benign", "TerminatedBySystem"))
-        return self.rng.choice(("Running", "PendingApproval", "PartiallyRemediated"))
+            return self.rng.choice(("successfullyRemediated", "benign", "terminatedBySystem"))
+        return self.rng.choice(("running", "pendingApproval", "partiallyRemediated"))
 
     # --- entities --------------------------------------------------------------------------------------------
 
@@ -426,7 +519,7 @@ class _Incident:
                 "aadUserId": self.user.aad_id, "userPrincipalName": self.user.upn}
 
     def _ip_values(self, moment, details) -> dict:
-        details.update(country=self.country, roles=["attacker"])
+        details.update(country=self.country, location=ATTACKER_LOCATIONS[self.country], roles=["attacker"])
         return {"ipAddress": self.attacker_ip}
 
     def _url_values(self, moment, details) -> dict:
@@ -435,17 +528,27 @@ class _Incident:
     def _file_values(self, moment, details) -> dict:
         details.update(size=self.rng.randint(20_000, 4_000_000))
         sha1, sha256 = self.file_hashes
-        return {"sha1": sha1, "sha256": sha256, "fileName": self.template.file_name,
-                "filePath": f"C:\\Users\\{self.user.account}\\AppData\\Local\\Temp"}
+        return {"sha1": sha1, "sha256": sha256, "fileName": self.template.file_name, "filePath": self._temp_folder()}
+
+    def _temp_folder(self) -> str:
+        return f"C:\\Users\\{self.user.account}\\AppData\\Local\\Temp"
 
     def _process_values(self, moment, details) -> dict:
         parent_started = moment - datetime.timedelta(seconds=self.rng.randint(5, 3600))
         image = self.template.command_line.split(" ", 1)[0]
+        details.update(parent_image=self._parent_image(parent_process(image)))
         return {"fileName": image, "filePath": "C:\\Windows\\System32", "sha1": _hex(self.rng, 40),
                 "sha256": _hex(self.rng, 64), "processId": self.rng.randint(1000, 20000),
                 "processCommandLine": self.template.command_line, "processCreationTime": moment,
                 "parentProcessId": self.rng.randint(500, 9000), "parentProcessCreationTime": parent_started,
                 "accountName": self.user.account, "domainName": self.profile.netbios, "userSid": self.user.sid}
+
+    def _parent_image(self, name: str) -> dict:
+        """The parent process's file: the incident's payload (its hashes known) or a Windows or Office program."""
+        if name == self.template.file_name:
+            sha1, sha256 = self.file_hashes
+            return {"fileName": name, "filePath": self._temp_folder(), "sha1": sha1, "sha256": sha256}
+        return {"fileName": name, "filePath": PROGRAM_FOLDERS[name], "sha1": None, "sha256": None}
 
     def _mailbox_values(self, moment, details) -> dict:
         return {"mailboxDisplayName": self.user.display_name, "mailboxAddress": self.user.upn,
@@ -468,11 +571,37 @@ class _Incident:
 
     def _securitygroup_values(self, moment, details) -> dict:
         name, rid = self.rng.choice(SECURITY_GROUPS)
+        domain = ",".join(f"DC={label}" for label in self.profile.domain.split("."))
+        details.update(object_guid=_stable_uuid(f"{self.profile.tenant.id}/group/{rid}"),
+                       distinguished_name=f"CN={name},CN={GROUP_CONTAINERS.get(name, 'Users')},{domain}")
         return {"securityGroupId": f"{self.profile.sid_base}-{rid}", "securityGroupName": name}
 
 
 def _weighted(rng: random.Random, weights: dict) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def _truncated(value, microseconds: int):
+    """``value`` with every time stamp in it (incident, comments, alerts, entities) cut to whole ``microseconds``.
+
+    Devices are shared by the tenant's incidents and keep theirs.
+    """
+    if microseconds == 1 or isinstance(value, Device):
+        return value
+    if isinstance(value, datetime.datetime):
+        return value - datetime.timedelta(microseconds=value.microsecond % microseconds)
+    if isinstance(value, tuple):
+        return tuple(_truncated(item, microseconds) for item in value)
+    if isinstance(value, dict):
+        return {key: _truncated(item, microseconds) for key, item in value.items()}
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(value, **{item.name: _truncated(getattr(value, item.name), microseconds)
+                                             for item in dataclasses.fields(value)})
+    return value
+
+
+def _stable_uuid(seed: str) -> str:
+    return str(uuid.UUID(int=random.Random(seed).getrandbits(128), version=4))
 
 
 def _between(rng: random.Random, earliest: datetime.datetime, latest: datetime.datetime) -> datetime.datetime:

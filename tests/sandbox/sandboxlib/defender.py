@@ -27,9 +27,10 @@ CLASSIFICATIONS = {"unknown": "Unknown", "falsePositive": "FalsePositive", "true
 DETERMINATIONS = {
     "unknown": "NotAvailable", "apt": "Apt", "malware": "Malware", "securityPersonnel": "SecurityPersonnel",
     "securityTesting": "SecurityTesting", "unwantedSoftware": "UnwantedSoftware", "other": "Other",
-    "multiStagedAttack": "MultiStagedAttack", "compromisedUser": "CompromisedAccount", "phishing": "Phishing",
-    "maliciousUserActivity": "MaliciousUserActivity", "clean": "Clean", "insufficientData": "NoEnoughDataToValidate",
-    "confirmedUserActivity": "ConfirmedActivity", "lineOfBusinessApplication": "LineOfBusinessApplication",
+    "multiStagedAttack": "MultiStagedAttack", "compromisedAccount": "CompromisedAccount", "phishing": "Phishing",
+    "maliciousUserActivity": "MaliciousUserActivity", "notMalicious": "Clean",
+    "notEnoughDataToValidate": "NoEnoughDataToValidate", "confirmedActivity": "ConfirmedActivity",
+    "lineOfBusinessApplication": "LineOfBusinessApplication",
 }
 ALERT_STATUSES = {"new": "New", "inProgress": "InProgress", "resolved": "Resolved"}
 # PATCH body (case-sensitive); the determination spellings other Defender pages use are accepted too
@@ -40,8 +41,8 @@ UPDATE_FIELDS = {
     "classification": updates.Field("classification", updates.ENUM,
                                     {value: name for name, value in CLASSIFICATIONS.items()}),
     "determination": updates.Field("determination", updates.ENUM, {
-        **{value: name for name, value in DETERMINATIONS.items()}, "CompromisedUser": "compromisedUser",
-        "ConfirmedUserActivity": "confirmedUserActivity", "InsufficientData": "insufficientData"}),
+        **{value: name for name, value in DETERMINATIONS.items()}, "CompromisedUser": "compromisedAccount",
+        "ConfirmedUserActivity": "confirmedActivity", "InsufficientData": "notEnoughDataToValidate"}),
     "tags": updates.Field("custom_tags", updates.TAGS),
     "comment": updates.Field("comment", updates.COMMENT),
 }
@@ -64,7 +65,7 @@ INCIDENT_SCHEMA = odata.Schema("Incident", {
 
 
 class DefenderApi:
-    """Lists are ordered by ascending incident id, not newest first: clients must not rely on the order."""
+    """Lists are most recent first (``createdTime`` descending, then ``incidentId``), as Microsoft documents."""
 
     def __init__(self, store, tokens, clock, updater, hunter):
         self._store = store
@@ -94,7 +95,7 @@ class DefenderApi:
             predicate = odata.compile_filter(text, INCIDENT_SCHEMA) if text else None
         except odata.FilterError as exc:
             raise _fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
-        incidents = sorted(self._store.incidents(claims["tid"]), key=lambda item: item.id)
+        incidents = sorted(self._store.incidents(claims["tid"]), key=lambda item: (item.created, item.id), reverse=True)
         matching = [item for item in incidents if predicate is None or predicate(item)]
         body = {"@odata.context": f"{request.base_url}/api/$metadata#Incidents",
                 "value": [render_incident(item) for item in matching[skip:skip + top]]}
@@ -250,7 +251,7 @@ def _alert(alert, incident_id: int) -> dict:
         "status": ALERT_STATUSES[alert.status],
         "severity": SEVERITIES[alert.severity],
         "investigationId": alert.investigation_id,
-        "investigationState": alert.investigation_state,
+        "investigationState": alert.investigation_state[:1].upper() + alert.investigation_state[1:],
         "classification": CLASSIFICATIONS[alert.classification] if classified else None,
         "determination": DETERMINATIONS[alert.determination] if classified else None,
         "detectionSource": DETECTIONS[alert.detection][1],

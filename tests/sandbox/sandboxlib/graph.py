@@ -8,7 +8,7 @@ from . import access, errors, hunting, kql, odata, timefmt, updates
 from .access import Permission
 from .httpd import ApiError, Request, Response, Route
 from .jose import b64url_decode, b64url_encode
-from .model import CLASSIFICATIONS, DETECTIONS, DETERMINATIONS, SERVICES, SEVERITIES, Incident
+from .model import CLASSIFICATIONS, DETECTIONS, DETERMINATIONS, PRODUCT_NAMES, SERVICES, SEVERITIES, Incident
 from .tokens import GRAPH, MALFORMED, BAD_SIGNATURE, EXPIRED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
 
 READ_INCIDENTS = Permission(("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All"))
@@ -45,21 +45,22 @@ INCIDENT_SCHEMA = odata.Schema(
     not_filterable=("id", "tenantId", "displayName", "description", "incidentWebUrl", "redirectIncidentId",
                     "customTags", "systemTags", "comments", "alerts"),
 )
-# PATCH body; the members of Graph's alertDetermination enum (compromisedAccount, notMalicious,
-# notEnoughDataToValidate, confirmedActivity, as its metadata and SDKs name them) are accepted too
+# PATCH body. Enum values must be members of the metadata's enum types: the incident resource page's
+# determinations compromisedUser, clean, insufficientData and confirmedUserActivity are not, and get a 400.
 UPDATE_FIELDS = {
     "assignedTo": updates.Field("assigned_to", updates.TEXT),
-    "classification": updates.Field("classification", updates.ENUM, {value: value for value in CLASSIFICATIONS}),
-    "determination": updates.Field("determination", updates.ENUM, {
-        **{value: value for value in DETERMINATIONS}, "notMalicious": "clean",
-        "notEnoughDataToValidate": "insufficientData", "compromisedAccount": "compromisedUser",
-        "confirmedActivity": "confirmedUserActivity"}),
+    "classification": updates.Field("classification", updates.ENUM, {value: value for value in CLASSIFICATIONS},
+                                    refused=_FUTURE, enum_type="microsoft.graph.security.alertClassification"),
+    "determination": updates.Field("determination", updates.ENUM, {value: value for value in DETERMINATIONS},
+                                   refused=_FUTURE, enum_type="microsoft.graph.security.alertDetermination"),
     "status": updates.Field("status", updates.ENUM, {value: value for value in ("active", "inProgress", "resolved")},
-                            refused=("redirected", "awaitingAction", "unknownFutureValue")),
+                            refused=("redirected", "awaitingAction", "unknownFutureValue"),
+                            enum_type="microsoft.graph.security.incidentStatus"),
     "customTags": updates.Field("custom_tags", updates.TAGS),
 }
 COMMENT_FIELDS = {"comment": updates.Field("comment", updates.COMMENT)}
 COMMENT_TYPE = "microsoft.graph.security.alertComment"
+HUNTING_ACTION = "microsoft.graph.security.runHuntingQuery"
 
 
 class GraphApi:
@@ -77,6 +78,8 @@ class GraphApi:
             Route("PATCH", "/v1.0/security/incidents/{id}", self.update_incident, errors.GRAPH, writes=True),
             Route("POST", "/v1.0/security/incidents/{id}/comments", self.add_comment, errors.GRAPH, writes=True),
             Route("POST", "/v1.0/security/runHuntingQuery", self.run_hunting_query, errors.GRAPH),
+            # the action's namespace-qualified name, which Microsoft's SDKs call
+            Route("POST", f"/v1.0/security/{HUNTING_ACTION}", self.run_hunting_query, errors.GRAPH),
         ]
 
     def list_incidents(self, request: Request) -> Response:
@@ -123,7 +126,7 @@ class GraphApi:
             raise _fail(request, 400, "BadRequest", "The request body needs a 'comment': a non-empty string.")
         incident = self._update(request, claims, id, changes)
         return _ok({"@odata.context": f"{request.base_url}/v1.0/$metadata#Collection({COMMENT_TYPE})",
-                    "value": [{"@odata.type": COMMENT_TYPE, **_comment(comment)} for comment in incident.comments]})
+                    "value": [{"@odata.type": f"#{COMMENT_TYPE}", **_comment(comment)} for comment in incident.comments]})
 
     def run_hunting_query(self, request: Request) -> Response:
         claims = self._authorize(request, HUNTING)
@@ -131,7 +134,7 @@ class GraphApi:
         now = self._clock()
         try:
             since, until = hunting.parse_timespan(timespan, now) if timespan else (None, None)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # overflow: a duration beyond the calendar's ends
             raise _fail(request, 400, "BadRequest", f"Invalid Timespan: {exc}.") from None
         try:
             result = self._hunter.run(claims["tid"], query, now, since, until)
@@ -277,7 +280,7 @@ def render_incident(incident: Incident, with_alerts: bool) -> dict:
         "id": str(incident.id),
         "tenantId": incident.tenant_id,
         "status": incident.status,
-        "incidentWebUrl": _portal_url("incidents", incident.id, incident.tenant_id),
+        "incidentWebUrl": _incident_url(incident),
         "redirectIncidentId": str(incident.redirect_id) if incident.redirect_id is not None else None,
         "displayName": incident.title,
         "description": incident.description,
@@ -290,6 +293,10 @@ def render_incident(incident: Incident, with_alerts: bool) -> dict:
         "customTags": list(incident.custom_tags),
         "systemTags": list(incident.system_tags),
         "comments": [_comment(comment) for comment in incident.comments],
+        "lastModifiedBy": incident.last_modified_by,
+        "priorityScore": incident.priority_score,
+        "resolvingComment": incident.resolving_comment,
+        "summary": incident.summary,
     }
     if with_alerts:
         body["alerts"] = [render_alert(alert, incident) for alert in incident.alerts]
@@ -320,8 +327,8 @@ def render_alert(alert, incident: Incident) -> dict:
         "recommendedActions": alert.recommended_actions,
         "category": alert.category,
         "assignedTo": alert.assigned_to,
-        "alertWebUrl": _portal_url("alerts", alert.id, incident.tenant_id),
-        "incidentWebUrl": _portal_url("incidents", incident.id, incident.tenant_id),
+        "alertWebUrl": f"{PORTAL}/alerts/{alert.id}?tid={incident.tenant_id}",
+        "incidentWebUrl": _incident_url(incident),
         "actorDisplayName": alert.actor,
         "threatDisplayName": alert.threat_family,
         "threatFamilyName": alert.threat_family,
@@ -331,6 +338,13 @@ def render_alert(alert, incident: Incident) -> dict:
         "resolvedDateTime": timefmt.odata(alert.resolved) if alert.resolved else None,
         "firstActivityDateTime": timefmt.odata(alert.first_activity),
         "lastActivityDateTime": timefmt.odata(alert.last_activity),
+        "productName": PRODUCT_NAMES[alert.service],
+        "categories": list(alert.categories),
+        "investigationState": alert.investigation_state,
+        "systemTags": list(alert.system_tags),
+        "alertPolicyId": alert.policy_id,
+        "additionalData": dict(alert.additional_data),
+        "customDetails": dict(alert.custom_details) if alert.custom_details is not None else None,
         "comments": [],
         "evidence": [_device_evidence(device, alert) for device in alert.devices]
         + [_evidence(entity, alert) for entity in alert.entities],
@@ -365,6 +379,10 @@ def _device_evidence(device, alert) -> dict:
         "loggedOnUsers": [{"accountName": device.logged_on_user[0], "domainName": device.logged_on_user[1]}],
         "ipInterfaces": [],
         "vmMetadata": None,
+        "ntDomain": device.nt_domain,
+        "lastIpAddress": device.last_ip,
+        "lastExternalIpAddress": device.last_external_ip,
+        "resourceAccessEvents": [],
     }
 
 
@@ -372,6 +390,9 @@ def _evidence(entity, alert) -> dict:
     """Graph's typed evidence for one of the store's Defender-shaped entities."""
     values, details = entity.values, entity.details
     kind, specific = _EVIDENCE[entity.entity_type](values, details)
+    if kind == "analyzedMessageEvidence":  # the message's links are the alert's URL evidence
+        urls = [other.values["url"] for other in alert.entities if other.entity_type == "Url"]
+        specific = {**specific, "urls": urls, "urlCount": len(urls)}
     return {**_evidence_base(kind, alert, details["verdict"], details["remediation"], details.get("roles")),
             **specific}
 
@@ -389,14 +410,29 @@ def _file_details(values: dict, details: dict) -> dict:
             "signer": None, "issuer": None}
 
 
+def _parent_file(details: dict) -> Optional[dict]:
+    parent = details.get("parent_image")
+    if parent is None:
+        return None
+    return {"sha1": parent["sha1"], "sha256": parent["sha256"], "fileName": parent["fileName"],
+            "filePath": parent["filePath"], "fileSize": None, "filePublisher": None, "signer": None, "issuer": None}
+
+
+def _sender(address: str) -> dict:
+    return {"emailAddress": address, "displayName": None, "domainName": address.split("@")[1]}
+
+
 def _time(value) -> Optional[str]:
     return timefmt.odata(value) if value is not None else None
 
 
 _DELIVERY_ACTIONS = {"Delivered": "delivered", "Blocked": "blocked", "DeliveredAsSpam": "deliveredToJunk"}
+_DELIVERY_LOCATIONS = {"Delivered": "inbox", "Blocked": "quarantine", "DeliveredAsSpam": "junkFolder"}
 _EVIDENCE = {
-    "User": lambda v, d: ("userEvidence", {"userAccount": _user_account(v, d)}),
-    "Ip": lambda v, d: ("ipEvidence", {"ipAddress": v["ipAddress"], "countryLetterCode": d.get("country")}),
+    "User": lambda v, d: ("userEvidence", {"userAccount": _user_account(v, d), "stream": None}),
+    "Ip": lambda v, d: ("ipEvidence", {"ipAddress": v["ipAddress"], "countryLetterCode": d.get("country"),
+                                       "location": dict(d["location"]) if d.get("location") else None,
+                                       "stream": None}),
     "Url": lambda v, d: ("urlEvidence", {"url": v["url"]}),
     "File": lambda v, d: ("fileEvidence", {"fileDetails": _file_details(v, d), "mdeDeviceId": v.get("deviceId"),
                                            "detectionStatus": "detected"}),
@@ -404,18 +440,21 @@ _EVIDENCE = {
         "processId": v["processId"], "parentProcessId": v["parentProcessId"],
         "processCommandLine": v["processCommandLine"], "processCreationDateTime": _time(v["processCreationTime"]),
         "parentProcessCreationDateTime": _time(v["parentProcessCreationTime"]),
-        "imageFile": _file_details(v, d), "mdeDeviceId": v.get("deviceId"), "userAccount": _user_account(v, d),
-        "detectionStatus": "detected"}),
+        "imageFile": _file_details(v, d), "parentProcessImageFile": _parent_file(d), "mdeDeviceId": v.get("deviceId"),
+        "userAccount": _user_account(v, d), "detectionStatus": "detected"}),
     "MailBox": lambda v, d: ("mailboxEvidence", {"displayName": v["mailboxDisplayName"],
                                                  "primaryAddress": v["mailboxAddress"],
+                                                 "upn": v.get("userPrincipalName"),
                                                  "userAccount": _user_account(v, d)}),
     "MailMessage": lambda v, d: ("analyzedMessageEvidence", {
         "networkMessageId": d["network_message_id"], "internetMessageId": d["internet_message_id"],
         "subject": v["subject"], "senderIp": d["sender_ip"], "recipientEmailAddress": v["recipient"],
-        "p1Sender": {"emailAddress": v["sender"], "displayName": None, "domainName": v["sender"].split("@")[1]},
+        "p1Sender": _sender(v["sender"]), "p2Sender": _sender(v["sender"]),
         "deliveryAction": _DELIVERY_ACTIONS[v["deliveryAction"]],
+        "deliveryLocation": _DELIVERY_LOCATIONS[v["deliveryAction"]], "language": "en",
         "receivedDateTime": _time(d["received"]), "antiSpamDirection": "Inbound", "urlCount": 1,
-        "attachmentsCount": 0, "threatDetectionMethods": ["urlDetonationReputation"], "threats": ["Phish"]}),
+        "attachmentsCount": 0, "threatDetectionMethods": ["urlDetonationReputation"], "threats": ["Phish"],
+        "urls": [], "urn": None}),
     "MailCluster": lambda v, d: ("mailClusterEvidence", {
         "clusterBy": v["clusterBy"], "clusterByValue": d["cluster_value"], "emailCount": d["email_count"],
         "networkMessageIds": [], "query": f"(Subject:\"{d['cluster_value']}\")", "urn": None}),
@@ -423,13 +462,16 @@ _EVIDENCE = {
         "registryHive": v["registryHive"], "registryKey": v["registryKey"], "registryValue": v["registryValue"],
         "registryValueName": "Updater", "registryValueType": v["registryValueType"],
         "mdeDeviceId": v.get("deviceId")}),
-    "SecurityGroup": lambda v, d: ("securityGroupEvidence", {"securityGroupId": v["securityGroupId"],
-                                                             "displayName": v["securityGroupName"]}),
+    "SecurityGroup": lambda v, d: ("securityGroupEvidence", {
+        "securityGroupId": v["securityGroupId"], "displayName": v["securityGroupName"],
+        "friendlyName": v["securityGroupName"], "sid": v["securityGroupId"],
+        "activeDirectoryObjectGuid": d.get("object_guid"), "distinguishedName": d.get("distinguished_name")}),
 }
 
 
-def _portal_url(kind: str, item_id, tenant_id: str) -> str:
-    return f"{PORTAL}/{kind}/{item_id}?tid={tenant_id}"
+def _incident_url(incident: Incident) -> str:
+    """The portal's incident page, in the form real answers have."""
+    return f"{PORTAL}/incident2/{incident.id}/overview?tid={incident.tenant_id}"
 
 
 def _ok(body: dict) -> Response:

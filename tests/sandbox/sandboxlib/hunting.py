@@ -8,6 +8,7 @@ give the same rows.
 """
 from __future__ import annotations
 
+import calendar
 import datetime
 import hashlib
 import json
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import kql, timefmt
-from .datagen import TenantProfile
+from .datagen import TenantProfile, parent_process
+from .model import PRODUCT_NAMES
 from .timefmt import parse_datetime
 
 DATETIME, STRING = kql.DATETIME, kql.STRING
@@ -43,16 +45,11 @@ CATALOG = {
                             ("Location", STRING)),
 }
 
-SERVICE_SOURCES = {"endpoint": "Microsoft Defender for Endpoint", "office": "Microsoft Defender for Office 365",
-                   "identity": "Microsoft Defender for Identity", "cloudapps": "Microsoft Defender for Cloud Apps",
-                   "entra": "Microsoft Entra ID Protection", "xdr": "Microsoft Defender XDR"}
 DETECTION_SOURCES = {"edr": "EDR", "antivirus": "Antivirus", "office": "Microsoft Defender for Office 365",
                      "identity": "Microsoft Defender for Identity", "cloudapps": "Microsoft Defender for Cloud Apps",
                      "entra": "Microsoft Entra ID Protection", "custom": "Custom detection"}
 EVIDENCE_TYPES = {"MailBox": "Mailbox", "Registry": "RegistryValue"}
 IMPACTED = ("User", "Machine", "Mailbox")
-PARENT_PROCESSES = {"mshta.exe": "WINWORD.EXE", "powershell.exe": "cmd.exe", "vssadmin.exe": "svc_update.exe",
-                    "schtasks.exe": "OneDriveUpdater.exe"}
 BACKGROUND_PROCESSES = (  # file name, folder, command line, parent, runs as the signed-in user
     ("svchost.exe", "C:\\Windows\\System32", "svchost.exe -k netsvcs -p -s Schedule", "services.exe", False),
     ("msedge.exe", "C:\\Program Files (x86)\\Microsoft\\Edge\\Application", '"msedge.exe" --profile-directory=Default',
@@ -71,8 +68,10 @@ ALERT_SIGN_INS = {  # service of an alert with a user and an IP -> (action, appl
     "cloudapps": ("LogonSuccess", "Microsoft 365", "Interactive", "", 1),
     "entra": ("LogonSuccess", "Microsoft Entra ID", "Interactive", "", 1),
 }
-_DURATION = re.compile(r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-                       r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?", re.IGNORECASE)
+_DURATION = re.compile(
+    r"P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?!$)(?:(?P<hours>\d+(?:[.,]\d+)?)H)?(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?)?",
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -81,27 +80,73 @@ class Result:
     rows: list  # JSON-ready dicts
 
 
+@dataclass(frozen=True)
+class Duration:
+    """An ISO-8601 duration: calendar months (years count 12) and a fixed time span."""
+
+    months: int
+    span: datetime.timedelta
+
+    def before(self, moment: datetime.datetime) -> datetime.datetime:
+        return _add_months(moment, -self.months) - self.span
+
+    def after(self, moment: datetime.datetime) -> datetime.datetime:
+        return _add_months(moment, self.months) + self.span
+
+
 def parse_timespan(text: str, now: datetime.datetime) -> tuple:
-    """Graph's ``Timespan``: an ISO-8601 duration back from now (``P7D``, ``PT12H``) or an interval
-    ``start/end``, ``start/duration`` or ``duration/end``. Returns (since, until); raises ValueError."""
+    """Graph's ``Timespan``, as (since, until or None); raises ValueError.
+
+    An ISO-8601 duration back from now (``P7D``, ``PT12H``, ``P1M``, ``P1Y``), a start time (until now), or an
+    interval ``start/end``, ``start/duration`` or ``duration/end``.
+    """
     parts = text.strip().split("/")
     if len(parts) == 1:
-        return now - _duration(parts[0]), None
+        if _DURATION.fullmatch(parts[0]):
+            return parse_duration(parts[0]).before(now), None
+        return _moment(parts[0]), None
     if len(parts) != 2:
-        raise ValueError(f"'{text}' is neither an ISO-8601 duration nor an interval")
+        raise ValueError(f"'{text}' is neither an ISO-8601 duration, a date and time nor an interval")
     start, end = parts
+    if _DURATION.fullmatch(start) and _DURATION.fullmatch(end):
+        raise ValueError(f"the interval '{text}' needs a start or an end time, not two durations")
     if _DURATION.fullmatch(end):
-        since = parse_datetime(start)
-        return since, since + _duration(end)
-    until = parse_datetime(end)
-    return (until - _duration(start) if _DURATION.fullmatch(start) else parse_datetime(start)), until
+        since = _moment(start)
+        return since, parse_duration(end).after(since)
+    until = _moment(end)
+    since = parse_duration(start).before(until) if _DURATION.fullmatch(start) else _moment(start)
+    if since > until:
+        raise ValueError(f"the interval '{text}' ends before it starts")
+    return since, until
 
 
-def _duration(text: str) -> datetime.timedelta:
+def parse_duration(text: str) -> Duration:
+    """``PnYnMnWnDTnHnMnS`` (every part optional, at least one; days and smaller may have a fraction)."""
     match = _DURATION.fullmatch(text)
-    if not match or text.upper().rstrip("T") in ("P", ""):
-        raise ValueError(f"'{text}' is not an ISO-8601 duration (PnWnDTnHnMnS)")
-    return datetime.timedelta(**{name: float(value) for name, value in match.groupdict().items() if value})
+    if not match:
+        raise ValueError(f"'{text}' is not an ISO-8601 duration (PnYnMnWnDTnHnMnS)")
+    values = {name: float(value.replace(",", ".")) for name, value in match.groupdict().items() if value}
+    months = int(values.pop("years", 0)) * 12 + int(values.pop("months", 0))
+    try:
+        return Duration(months, datetime.timedelta(**values))
+    except OverflowError:
+        raise ValueError(f"the duration '{text}' is too long") from None
+
+
+def _moment(text: str) -> datetime.datetime:
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is neither an ISO-8601 duration nor a date and time") from None
+
+
+def _add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
+    """``moment`` shifted by calendar months; the day is clamped to the target month's last (Mar 31 - P1M = Feb 28)."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    if not datetime.MINYEAR <= year <= datetime.MAXYEAR:
+        raise ValueError("the time span reaches beyond the years 1-9999")
+    return moment.replace(year=year, month=month + 1, day=min(moment.day, calendar.monthrange(year, month + 1)[1]))
 
 
 class Hunting:
@@ -155,7 +200,7 @@ def _derived(incidents: tuple, oldest: datetime.datetime) -> dict:
 
 def _alert_info(alert) -> dict:
     return {"Timestamp": alert.created, "AlertId": alert.id, "Title": alert.title, "Category": alert.category,
-            "Severity": alert.severity.capitalize(), "ServiceSource": SERVICE_SOURCES[alert.service],
+            "Severity": alert.severity.capitalize(), "ServiceSource": PRODUCT_NAMES[alert.service],
             "DetectionSource": DETECTION_SOURCES[alert.detection], "AttackTechniques": json.dumps(list(alert.techniques))}
 
 
@@ -181,7 +226,7 @@ def _entity_evidence(alert, entity, devices: dict) -> dict:
 def _alert_processes(alert, devices: dict) -> list:
     return [_process_row(values["processCreationTime"], values["deviceId"], devices[values["deviceId"]],
                          values["fileName"], values["filePath"], values["sha256"], values["processCommandLine"],
-                         values["accountName"], PARENT_PROCESSES.get(values["fileName"], "explorer.exe"))
+                         values["accountName"], parent_process(values["fileName"]))
             for values in (entity.values for entity in alert.entities)
             if values["entityType"] == "Process" and values.get("deviceId") in devices]
 

@@ -13,9 +13,16 @@ from typing import Optional
 INCIDENT_STATUSES = ("active", "inProgress", "resolved", "redirected")
 SEVERITIES = ("unknown", "informational", "low", "medium", "high")
 CLASSIFICATIONS = ("unknown", "falsePositive", "truePositive", "informationalExpectedActivity")
+# The members of Graph's alertDetermination enum (its v1.0 metadata and SDKs), not the incident resource page's
+# compromisedUser, clean, insufficientData and confirmedUserActivity, which Graph refuses.
 DETERMINATIONS = ("unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
-                  "multiStagedAttack", "compromisedUser", "phishing", "maliciousUserActivity", "clean",
-                  "insufficientData", "confirmedUserActivity", "lineOfBusinessApplication")
+                  "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious",
+                  "notEnoughDataToValidate", "confirmedActivity", "lineOfBusinessApplication")
+# Graph's microsoft.graph.security.investigationState (unknownFutureValue aside)
+INVESTIGATION_STATES = ("unknown", "terminated", "successfullyRemediated", "benign", "failed", "partiallyRemediated",
+                        "running", "pendingApproval", "pendingResource", "queued", "innerFailure", "preexistingAlert",
+                        "unsupportedOs", "unsupportedAlertType", "suppressedAlert", "partiallyInvestigated",
+                        "terminatedByUser", "terminatedBySystem")
 ALERT_STATUSES = ("new", "inProgress", "resolved")
 
 ENTITY_KEYS = (
@@ -46,6 +53,9 @@ class Device:
     risk_score: str
     first_seen: datetime.datetime
     logged_on_user: tuple  # (account name, domain name)
+    nt_domain: Optional[str] = None  # the NetBIOS name of the device's Active Directory domain
+    last_ip: Optional[str] = None  # on the corporate network
+    last_external_ip: Optional[str] = None  # the tenant's egress address, as the internet sees the device
 
 
 @dataclass(frozen=True)
@@ -85,8 +95,13 @@ class Alert:
     threat_family: Optional[str]
     actor: Optional[str]
     investigation_id: Optional[int]
-    investigation_state: str
+    investigation_state: str  # a member of INVESTIGATION_STATES
     recommended_actions: str
+    categories: tuple = ()
+    system_tags: tuple = ()
+    policy_id: Optional[str] = None  # alertPolicyId: the policy of Office 365 and Cloud Apps alerts
+    additional_data: dict = field(default_factory=dict, hash=False)  # Graph's open dictionary additionalData
+    custom_details: Optional[dict] = field(default=None, hash=False)  # customDetails of custom detection rules
 
 
 @dataclass(frozen=True)
@@ -107,9 +122,17 @@ class Incident:
     comments: tuple
     redirect_id: Optional[int]
     alerts: tuple
+    last_modified_by: Optional[str] = None
+    priority_score: Optional[int] = None  # 0-100
+    resolving_comment: Optional[str] = None
+    summary: Optional[str] = None
 
 
 # Alert products and detectors: key -> (Graph value, Defender API value).
+# Products by the names alerts_v2's productName and hunting's ServiceSource give them.
+PRODUCT_NAMES = {"endpoint": "Microsoft Defender for Endpoint", "office": "Microsoft Defender for Office 365",
+                 "identity": "Microsoft Defender for Identity", "cloudapps": "Microsoft Defender for Cloud Apps",
+                 "entra": "Microsoft Entra ID Protection", "xdr": "Microsoft Defender XDR"}
 SERVICES = {
     "endpoint": ("microsoftDefenderForEndpoint", "MicrosoftDefenderForEndpoint"),
     "office": ("microsoftDefenderForOffice365", "MicrosoftDefenderForOffice365"),

@@ -14,14 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-# Reference, section 5. Graph's incident routes have no documented limit.
+# docs/microsoft-apis.md §5. Graph's incident routes have no documented limit.
 DEFAULT_RULES = (
     {"name": "defender-incidents", "routes": ["GET /api/incidents", "PATCH /api/incidents/{id}"],
      "limits": [{"calls": 50, "seconds": 60}, {"calls": 1500, "seconds": 3600}]},
     {"name": "defender-incident", "routes": ["GET /api/incidents/{id}"],
      "limits": [{"calls": 100, "seconds": 60}, {"calls": 1500, "seconds": 3600}]},
     {"name": "defender-hunting", "routes": ["POST /api/advancedhunting/run"], "limits": [{"calls": 45, "seconds": 60}]},
-    {"name": "graph-hunting", "routes": ["POST /v1.0/security/runHuntingQuery"],
+    {"name": "graph-hunting", "routes": ["POST /v1.0/security/runHuntingQuery",
+                                         "POST /v1.0/security/microsoft.graph.security.runHuntingQuery"],
      "limits": [{"calls": 45, "seconds": 60}]},
 )
 

@@ -31,9 +31,14 @@ def parse_datetime(text: str) -> datetime.datetime:
 
 
 def odata(moment: datetime.datetime) -> str:
-    """``2024-05-01T12:34:56.1234560Z``: seven fraction digits, as both APIs return them."""
+    """As both APIs write time stamps: ``2024-05-01T12:34:56.1234560Z`` (seven fraction digits) for a time with
+    microseconds, otherwise without trailing zeros: ``…:56.12Z``, ``…:56Z``. The spelling is exact, so a filter
+    on a value read from an answer matches that record."""
     moment = moment.astimezone(datetime.timezone.utc)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
+    fraction = f"{moment.microsecond:06d}0"
+    if moment.microsecond % 10 == 0:
+        fraction = fraction.rstrip("0")
+    return f"{moment:%Y-%m-%dT%H:%M:%S}{'.' + fraction if fraction else ''}Z"
 
 
 def seconds(moment: datetime.datetime) -> str:

@@ -13,7 +13,7 @@ from .pki import KeyPair
 GRAPH = "graph"
 DEFENDER = "defender"
 
-# Resource (token audience) -> API, for every cloud of the reference; the sandbox serves them all on one host.
+# Resource (token audience) -> API, for every cloud of docs/microsoft-apis.md §7; the sandbox serves them all on one host.
 RESOURCES = {
     "https://graph.microsoft.com": GRAPH,
     "https://graph.microsoft.us": GRAPH,

@@ -15,14 +15,15 @@ from .model import Comment, Incident
 
 ENUM, TEXT, TAGS, COMMENT = "enum", "text", "tags", "comment"
 
-# Which determinations go with which classification (reference, section 4); "unknown" goes with any.
+# Which determinations go with which classification, as Microsoft's classification pages group them; "unknown"
+# goes with any. The deprecated apt and securityPersonnel are true positives there.
 FITTING_DETERMINATIONS = {
     "unknown": ("unknown",),
-    "truePositive": ("unknown", "multiStagedAttack", "maliciousUserActivity", "compromisedUser", "malware",
+    "truePositive": ("unknown", "multiStagedAttack", "maliciousUserActivity", "compromisedAccount", "malware",
                      "phishing", "unwantedSoftware", "other", "apt", "securityPersonnel"),
     "informationalExpectedActivity": ("unknown", "securityTesting", "lineOfBusinessApplication",
-                                      "confirmedUserActivity", "other"),
-    "falsePositive": ("unknown", "clean", "insufficientData", "other"),
+                                      "confirmedActivity", "other"),
+    "falsePositive": ("unknown", "notMalicious", "notEnoughDataToValidate", "other"),
 }
 _TICK = datetime.timedelta(microseconds=1)
 
@@ -55,12 +56,17 @@ class Misfit(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """A body field: the model attribute it sets, its kind, and for enums the accepted spellings -> model values."""
+    """A body field: the model attribute it sets, its kind, and for enums the accepted spellings -> model values.
+
+    ``enum_type``: the OData enum type of a Graph field, whose deserializer refuses a value that is not one of its
+    members before the service sees the request.
+    """
 
     attribute: str
     kind: str
     values: Optional[dict] = None
     refused: tuple = ()  # valid spellings that cannot be set (e.g. the status "redirected")
+    enum_type: Optional[str] = None
 
 
 def parse_body(body, fields: dict) -> dict:
@@ -82,6 +88,9 @@ def _value(name: str, value, field: Field):
     if field.kind == ENUM:
         if value in field.refused:
             raise InvalidValue(f"The {name} '{value}' cannot be set. Allowed values: {', '.join(_settable(field))}.")
+        if isinstance(value, str) and value not in field.values and field.enum_type:
+            raise InvalidValue(f"Cannot convert the literal '{value}' to the expected type '{field.enum_type}' of "
+                               f"property '{name}'. Allowed values: {', '.join(_settable(field))}.")
         if not isinstance(value, str) or value not in field.values:
             raise InvalidValue(f"Invalid value {value!r} for property '{name}'. Allowed values: "
                                f"{', '.join(_settable(field))}.")
@@ -115,7 +124,8 @@ def apply(incident: Incident, changes: dict, author: str, now: datetime.datetime
         fields["comments"] = incident.comments + (Comment(changes["comment"], author, now),)
     if not fields:
         return incident
-    return dataclasses.replace(incident, last_updated=max(now, incident.last_updated + _TICK), **fields)
+    return dataclasses.replace(incident, last_updated=max(now, incident.last_updated + _TICK), last_modified_by=author,
+                               **fields)
 
 
 class IncidentUpdater:
