@@ -44,7 +44,7 @@ PLAYBOOK = os.path.join(VENV, 'bin', 'ansible-playbook')
 CONTROL = os.path.join(ROOT, 'tests', 'sandbox', 'control.py')
 SCENARIO = os.path.join(HERE, 'scenario-50-tenants.json')
 PAGE = {'graph': 50, 'defender': 100}
-DEFENDER_LIST_LIMIT = 50  # calls per 60 s (reference section 5)
+DEFENDER_LIST_LIMIT = 50  # calls per 60 s (docs/microsoft-apis.md §5)
 
 
 def say(message=''):

@@ -34,12 +34,12 @@ options:
     description:
       - The directory (tenant) ID, a GUID, or a verified domain of the tenant to work in.
       - In partner context, the customer's tenant.
-      - Required unless O(auth) is given.
+      - Required unless O(auth) is given. A value with spaces or a line break around it is refused.
       - Falls back to the E(AZURE_TENANT_ID) or E(AZURE_TENANT) environment variables.
     type: str
   client_id:
     description:
-      - The Application (client) ID of the app registration.
+      - The Application (client) ID of the app registration, a GUID; spaces or a line break around it are refused.
       - Falls back to the E(AZURE_CLIENT_ID) environment variable.
     type: str
   client_secret:
@@ -51,6 +51,9 @@ options:
     description:
       - Path to a PEM file holding the private key and the certificate whose public part is registered
         with the app, or to a PFX (PKCS#12) file holding both.
+      - Opened and checked before any request - a damaged file, a wrong O(client_certificate_password), a
+        certificate that expired or is not valid yet, or a key that does not belong to the certificate fails the
+        task saying so.
       - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable.
     type: path
   client_certificate_password:
@@ -67,7 +70,7 @@ options:
     type: path
   managed_identity_client_id:
     description:
-      - The client ID of a user-assigned managed identity to sign in as.
+      - The client ID (a GUID) of a user-assigned managed identity to sign in as.
       - For the machine's system-assigned identity set O(auth_flow=managed_identity) and leave this out.
     type: str
   username:
@@ -87,6 +90,9 @@ options:
       - V(auto) picks the first flow whose options are given, in this order - V(client_certificate)
         (O(client_certificate_path)), V(client_secret), V(federated_token) (O(federated_token_file)),
         V(password) (O(username) and O(password)), V(managed_identity) (O(managed_identity_client_id)).
+        Credentials of two flows given together (for example O(client_secret) and O(client_certificate_path),
+        also through their environment variables) are refused rather than one of them ignored; name the flow to
+        use one of them.
       - V(device_code) signs a user in with a code entered at Microsoft's sign-in page; only
         M(secops.m365_defender.token) can show the code, other modules use its sign-in through
         O(token_cache_path).
@@ -95,17 +101,14 @@ options:
     type: str
     default: auto
     choices: [auto, client_certificate, client_secret, federated_token, password, managed_identity, device_code]
-  device_code_timeout:
-    description:
-      - With O(auth_flow=device_code), how many seconds to wait for the user to sign in.
-    type: int
-    default: 300
   token_cache_path:
     description:
       - A file to keep MSAL's token cache in, so that later tasks and runs reuse tokens (and, in user context,
         refresh tokens) instead of signing in again.
       - Created readable only by its owner (0600), written atomically, and locked while in use so that parallel
         forks can share it.
+      - The file and its lock file (the same path with C(.lock) added) must not be symbolic links; a link is
+        refused. In check mode the file is read but neither it nor its lock file is created or changed.
       - Falls back to the E(M365D_TOKEN_CACHE) environment variable.
     type: path
   auth:
@@ -114,6 +117,10 @@ options:
       - When its API, cloud and tenant match this task's and it is valid for more than five minutes, the task
         uses its access token and does not sign in.
       - When it is about to expire and credentials are given, the task signs in again.
+      - When its API, cloud or tenant differ from this task's options, it is not used; without credentials the task
+        fails naming what differs.
+      - M(secops.m365_defender.token) is the exception; it never uses this token and always signs in, taking from
+        O(auth) only the settings its own options leave unset.
     type: dict
     suboptions:
       access_token:
@@ -182,25 +189,28 @@ options:
   validate_certs:
     description:
       - Whether to verify the TLS certificates of the sign-in and API endpoints.
-      - Set to V(false) only for tests.
+      - Set to V(false) only for tests; the task then warns.
       - Falls back to the E(M365D_VALIDATE_CERTS) environment variable.
     type: bool
     default: true
   ca_path:
     description:
-      - A CA bundle (PEM) to verify the endpoints' certificates with, for example a TLS-inspecting proxy's CA.
+      - A CA bundle (PEM) to verify the endpoints' certificates with, for example a TLS-inspecting proxy's CA, or
+        a folder of hashed CA certificates. A file that does not exist or holds no certificate is refused before
+        any request.
       - Takes precedence over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE).
       - Falls back to the E(M365D_CA_PATH) environment variable.
     type: path
   timeout:
     description:
-      - Seconds to wait for each HTTP answer.
+      - Seconds to wait for each HTTP answer, from 1 to 3600.
     type: int
     default: 30
   retries:
     description:
       - How many times to retry a request that got HTTP 429, 500, 502, 503 or 504, or no answer.
       - Waits as long as the C(Retry-After) header says, else backs off exponentially.
+      - From 0 to 20.
     type: int
     default: 3
 notes:
@@ -210,6 +220,29 @@ notes:
 requirements:
   - msal
   - requests
+"""
+
+    # device_code_timeout is accepted by every module, so that module_defaults for the group can set it, but only
+    # the token module waits for a device code sign-in: each module takes the fragment that tells its truth.
+    DEVICE_CODE = r"""
+options:
+  device_code_timeout:
+    description:
+      - With O(auth_flow=device_code), how many seconds to wait for the user to sign in with the code shown, at
+        most the code's own lifetime (1 to 3600).
+    type: int
+    default: 300
+"""
+
+    NO_DEVICE_CODE = r"""
+options:
+  device_code_timeout:
+    description:
+      - Not used by this module, which cannot show a device code; M(secops.m365_defender.token) signs in with
+        O(auth_flow=device_code) and waits this long. Accepted so that C(module_defaults) for the group can set
+        it for every module.
+    type: int
+    default: 300
 """
 
     ATTRIBUTES = r"""

@@ -15,7 +15,11 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import M365DefenderError
-from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import https_url, incident_view
+from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import (
+    https_url,
+    incident_view,
+    time_order,
+)
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import utcnow
 
 SEVERITIES = ("high", "medium", "low", "informational", "unknown")
@@ -122,7 +126,7 @@ def incident_report(tenants, names=None, title="Microsoft Defender XDR incidents
         raise AnsibleFilterError("incident_report: %s" % exc)
     rows = [row for section in sections for row in section.pop("rows")]
     open_rows = [row for row in rows if row["open"]]
-    oldest_open = sorted(open_rows, key=lambda row: (row["created"] is None, row["created"] or "", row["id"]))
+    oldest_open = sorted(open_rows, key=lambda row: (time_order(row["created"]), row["id"]))
     return {
         "title": title,
         "generated": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -15,10 +15,12 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
 from ansible_collections.secops.m365_defender.plugins.module_utils._triage import triage_plan as plan
 
 
-def triage_plan(incidents, rules, api="graph", tenant_id=None, cloud="global", now=None):
+def triage_plan(incidents, rules, api="graph", tenant_id=None, cloud="global", now=None, status=None,
+                created_after=None):
     try:
         moment = parse_time_option("now", now) if now else None
-        return plan(incidents, rules, api=api, tenant_id=tenant_id, cloud=cloud or "global", now=moment)
+        return plan(incidents, rules, api=api, tenant_id=tenant_id, cloud=cloud or "global", now=moment,
+                    status=status, created_after=created_after or None)
     except M365DefenderError as exc:
         raise AnsibleFilterError("triage_plan: %s" % exc)
 

@@ -10,7 +10,7 @@ __metaclass__ = type
 
 import re
 
-from ansible.module_utils.six.moves.urllib.parse import urlparse
+from ansible.module_utils.six.moves.urllib.parse import urljoin, urlparse, urlunparse
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
 
@@ -21,11 +21,18 @@ def canonical(value):
 
 
 class Enum(object):
-    """One enumeration: each API's spellings, grouped under spelling-independent keys with aliases."""
+    """One enumeration: each API's spellings, grouped under spelling-independent keys, and Microsoft's other names.
 
-    def __init__(self, option, graph, defender, aliases=None):
+    Graph's name of a value (its metadata's enum member) is the primary one: messages and views use it. `aliases`
+    maps the other names Microsoft uses (older data, other pages, the Defender API) to it. `read_only` values can be
+    read and filtered on but not set.
+    """
+
+    def __init__(self, option, graph, defender, aliases=None, read_only=None):
         self.option = option
         self.aliases = aliases or {}
+        self.read_only = dict(read_only or {})
+        self._alias_keys = dict((canonical(name), canonical(member)) for name, member in self.aliases.items())
         self.spellings = {
             "graph": dict((self._alias(name), name) for name in graph),
             "defender": dict((self._alias(name), name) for name in defender),
@@ -33,7 +40,7 @@ class Enum(object):
 
     def _alias(self, value):
         key = canonical(value)
-        return self.aliases.get(key, key)
+        return self._alias_keys.get(key, key)
 
     def key(self, value):
         """The key of a user's or an API's spelling, or None when no API knows it."""
@@ -41,14 +48,43 @@ class Enum(object):
         return key if key in self.spellings["graph"] or key in self.spellings["defender"] else None
 
     def allowed(self, api):
+        """The API's own spellings."""
         return sorted(self.spellings[api].values())
 
-    def to_api(self, api, value):
-        """The API's own spelling of a user's value; InputError naming the option if it has none."""
+    def names(self, api=None, write=False):
+        """Graph's names of the values an API knows (either API when None), without read-only ones for writes."""
+        keys = set(self.spellings[api]) if api else set(self.spellings["graph"]) | set(self.spellings["defender"])
+        if write:
+            keys -= set(canonical(value) for value in self.read_only)
+        return sorted(self.spellings["graph"].get(key) or self.spellings["defender"][key] for key in keys)
+
+    def other_names(self):
+        """Microsoft's other names accepted for values, as one sentence part: "clean for notMalicious, ..."."""
+        by_member = {}
+        for name, member in sorted(self.aliases.items(), key=lambda item: (item[1].lower(), item[0].lower())):
+            by_member.setdefault(member, []).append(name)
+        return ", ".join("%s for %s" % (" and ".join(names), member) for member, names in by_member.items())
+
+    def choices_text(self, api=None, write=False):
+        """What a message says is allowed: Graph's names, and once, the other names that are accepted too."""
+        text = ", ".join(self.names(api, write))
+        others = self.other_names()
+        return text + (" (any case; also accepted: %s)" % others if others else " (any case)")
+
+    def to_api(self, api, value, write=False):
+        """The API's own spelling of a user's value; InputError naming the option if it has none.
+
+        With `write`, a value that can only be read (status redirected) is refused, saying why.
+        """
         key = self.key(value)
+        if write and key is not None:
+            for read_only, reason in self.read_only.items():
+                if key == canonical(read_only):
+                    raise InputError("Option '%s' cannot be '%s': %s Allowed: %s." % (
+                        self.option, read_only, reason, self.choices_text(api, write=True)))
         if key is None or key not in self.spellings[api]:
             raise InputError("Option '%s' got '%s'; the %s API allows: %s." % (
-                self.option, value, api, ", ".join(self.allowed(api))))
+                self.option, value, api, self.choices_text(api, write)))
         return self.spellings[api][key]
 
     def normal(self, value):
@@ -57,17 +93,22 @@ class Enum(object):
         return self.spellings["graph"].get(key, value) if key else value
 
 
+# Graph documents `redirected` among incidentStatus's members, but it is the state Defender XDR gives an incident
+# that it merged into another (redirectIncidentId names that one): an update cannot name a target, so it is read
+# and filtered on, never set. `New` (older recorded answers) is an open incident: Graph's `active`.
 STATUS = Enum(
     "status",
     graph=("active", "inProgress", "resolved", "redirected", "awaitingAction"),
     defender=("Active", "InProgress", "Resolved", "Redirected"),
+    aliases={"New": "active"},
+    read_only={"redirected": "Defender XDR sets it when it merges an incident into another."},
 )
 
 SEVERITY = Enum(
     "severity",
     graph=("unknown", "informational", "low", "medium", "high"),
     defender=("UnSpecified", "Informational", "Low", "Medium", "High"),
-    aliases={"unspecified": "unknown"},
+    aliases={"UnSpecified": "unknown"},
 )
 
 CLASSIFICATION = Enum(
@@ -76,22 +117,24 @@ CLASSIFICATION = Enum(
     defender=("Unknown", "FalsePositive", "TruePositive", "InformationalExpectedActivity"),
 )
 
-# The product that raised an alert (alerts' serviceSource); the Defender API keeps Cloud App Security's old name.
+# The product that raised an alert (alerts' serviceSource), Graph's serviceSource members; the Defender API keeps
+# Cloud App Security's old name, and older answers the products' former names (Defender ATP, Office 365 ATP).
 SERVICE_SOURCE = Enum(
     "service_source",
     graph=("unknown", "microsoftDefenderForEndpoint", "microsoftDefenderForIdentity", "microsoftDefenderForCloudApps",
            "microsoftDefenderForOffice365", "microsoft365Defender", "azureAdIdentityProtection",
            "microsoftAppGovernance", "dataLossPrevention", "microsoftDefenderForCloud", "microsoftSentinel",
-           "microsoftInsiderRiskManagement"),
+           "microsoftInsiderRiskManagement", "microsoftThreatIntelligence", "microsoftSecurityForAI"),
     defender=("MicrosoftDefenderForEndpoint", "MicrosoftDefenderForIdentity", "MicrosoftCloudAppSecurity",
               "MicrosoftDefenderForOffice365", "Microsoft365Defender", "AzureAdIdentityProtection",
               "MicrosoftAppGovernance", "DataLossPrevention", "MicrosoftDefenderForCloud"),
-    aliases={"microsoftcloudappsecurity": "microsoftdefenderforcloudapps"},
+    aliases={"MicrosoftCloudAppSecurity": "microsoftDefenderForCloudApps",
+             "MicrosoftDefenderATP": "microsoftDefenderForEndpoint",
+             "OfficeATP": "microsoftDefenderForOffice365"},
 )
 
-# Microsoft's pages spell several determinations two ways; every spelling maps to one key. Graph gets the
-# members of its alertDetermination enum (as its metadata and SDKs name them), not the incident page's
-# compromisedUser, clean, insufficientData and confirmedUserActivity.
+# Graph gets the members of its alertDetermination enum (as its metadata and SDKs name them); Microsoft's pages and
+# the Defender API name four of them differently, and the Defender API's "not determined" is NotAvailable.
 DETERMINATION = Enum(
     "determination",
     graph=("unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
@@ -100,10 +143,20 @@ DETERMINATION = Enum(
     defender=("NotAvailable", "Apt", "Malware", "SecurityPersonnel", "SecurityTesting", "UnwantedSoftware",
               "Other", "MultiStagedAttack", "CompromisedAccount", "Phishing", "MaliciousUserActivity", "Clean",
               "NoEnoughDataToValidate", "ConfirmedActivity", "LineOfBusinessApplication"),
-    aliases={"notavailable": "unknown", "compromisedaccount": "compromiseduser", "notmalicious": "clean",
-             "noenoughdatatovalidate": "insufficientdata", "notenoughdatatovalidate": "insufficientdata",
-             "confirmedactivity": "confirmeduseractivity"},
+    aliases={"NotAvailable": "unknown", "compromisedUser": "compromisedAccount", "clean": "notMalicious",
+             "insufficientData": "notEnoughDataToValidate", "NoEnoughDataToValidate": "notEnoughDataToValidate",
+             "confirmedUserActivity": "confirmedActivity"},
 )
+
+# Older answers write an incident without an owner as the text "Unassigned"; Graph writes null.
+UNASSIGNED = frozenset(["", "unassigned"])
+
+
+def owner(value):
+    """An incident's or alert's owner, or None when it has none (null, empty, or "Unassigned")."""
+    if value is None or str(value).strip().lower() in UNASSIGNED:
+        return None
+    return value
 
 
 class Flavour(object):
@@ -127,8 +180,10 @@ class Flavour(object):
         return "%s/%s" % (self.incidents_path, incident_id)
 
     def check_incident_id(self, incident_id):
-        if not re.match(r"^[0-9]+$", str(incident_id)):
-            raise InputError("Option 'incident_id' must be the incident's number, got '%s'." % incident_id)
+        # \Z, not $, which would let a trailing line break through into the URL.
+        if not re.match(r"^[0-9]+\Z", str(incident_id)):
+            raise InputError("Option 'incident_id' must be the incident's number, digits only (no spaces or line "
+                             "breaks), got %r." % (incident_id,))
         return str(incident_id)
 
     def list_params(self, filter_expr, page_size, expand_alerts):
@@ -194,7 +249,8 @@ class GraphFlavour(Flavour):
         return body
 
     def hunting_result(self, body):
-        return body.get("schema") or [], body.get("results") or [], None
+        where = "The Graph API's hunting answer (POST %s)" % self.hunting_path
+        return objects(body, "schema", where, required=False), objects(body, "results", where), None
 
 
 class DefenderFlavour(Flavour):
@@ -234,15 +290,72 @@ class DefenderFlavour(Flavour):
         return {"Query": query}
 
     def hunting_result(self, body):
-        return body.get("Schema") or [], body.get("Results") or [], body.get("Stats")
+        where = "The Defender API's hunting answer (POST %s)" % self.hunting_path
+        stats = body.get("Stats")
+        if stats is not None and not isinstance(stats, dict):
+            raise ApiError("%s: 'Stats' is %s where an object belongs; refusing to use it as data." % (
+                where, json_kind(stats)))
+        return objects(body, "Schema", where, required=False), objects(body, "Results", where), stats
 
 
 FLAVOURS = {"graph": GraphFlavour(), "defender": DefenderFlavour()}
 
 
+DEFAULT_PORTS = {"https": 443, "http": 80}
+JSON_KINDS = ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number"))
+
+
+def json_kind(value):
+    """How JSON calls a value's type, for messages: 'a string', 'null', ..."""
+    if value is None:
+        return "null"
+    for types, name in JSON_KINDS:
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def objects(body, key, where, required=True, tenant=None):
+    """body[key] as a list of JSON objects; ApiError naming `where` the body came from when it is anything else.
+
+    A page whose `value` is a string or a list of strings must not pass as that many records.
+    """
+    value = body.get(key)
+    if value is None and not required:
+        return []
+    if isinstance(value, list):
+        strays = [item for item in value if not isinstance(item, dict)]
+        if not strays:
+            return value
+        got = "a list holding %s" % json_kind(strays[0])
+    else:
+        got = "missing" if key not in body else json_kind(value)
+    raise ApiError("%s: '%s' is %s where a list of objects belongs; refusing to use it as data." % (where, key, got),
+                   tenant_id=tenant)
+
+
+def incident_entity(flavour, body, where, tenant=None):
+    """One incident's body: a JSON object that carries the incident's id; ApiError naming `where` otherwise."""
+    incident_id = body.get(flavour.id_field) if isinstance(body, dict) else None
+    if isinstance(incident_id, bool) or not isinstance(incident_id, (str, int)) or str(incident_id) == "":
+        raise ApiError("%s answered a body that is not an incident (no '%s'); refusing to use it as data." % (
+            where, flavour.id_field), tenant_id=tenant)
+    return body
+
+
 def _origin(url):
+    """(scheme, host, port) in lower case with the scheme's default port; None when the URL cannot be parsed."""
     parsed = urlparse(url)
-    return parsed.scheme, parsed.hostname, parsed.port
+    try:
+        port = parsed.port
+    except ValueError:
+        return None
+    scheme = parsed.scheme.lower()
+    return scheme, (parsed.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def _without_query(url):
+    return url.split("?", 1)[0]
 
 
 class ApiClient(object):
@@ -263,9 +376,13 @@ class ApiClient(object):
         headers.update(extra or {})
         return headers
 
+    def absolute(self, path_or_url):
+        """A URL for a path under the API's base URL; a URL (scheme in any case) as it is."""
+        return path_or_url if urlparse(path_or_url).scheme else self.endpoints.api_url + path_or_url
+
     def call(self, method, path_or_url, params=None, body=None, rate=(), idempotent=None):
         """One JSON call; a 401 is answered by signing in again once, when credentials allow it."""
-        url = path_or_url if path_or_url.startswith("https://") else self.endpoints.api_url + path_or_url
+        url = self.absolute(path_or_url)
         kwargs = {"params": params, "rate": rate, "idempotent": idempotent}
         extra_headers = {}
         if body is not None:
@@ -283,12 +400,16 @@ class ApiClient(object):
         return self.call("GET", path_or_url, params, rate=rate)
 
     def iterate(self, path, params, page_size):
-        """Yield every item of a collection, page by page, refusing foreign or looping next links."""
-        url, seen, previous = path, set(), None
+        """Yield every item of a collection, page by page.
+
+        Refuses a page that is not a list of objects, a next link to another origin or one already followed,
+        and a page that repeats the previous one (an API that ignores $skip).
+        """
+        url, seen, previous = self.absolute(path), set(), None
         while url is not None:
             page = self.get(url, params, rate=self.flavour.list_rate)
+            items = objects(page, "value", "The page GET %s" % _without_query(url), tenant=self.tenant)
             self.pages_read += 1
-            items = page.get("value") or []
             if items and items == previous:
                 raise ApiError("The API returned the same page twice (it may ignore $skip); stopping to avoid a "
                                "loop after %d pages." % self.pages_read, tenant_id=self.tenant)
@@ -296,18 +417,27 @@ class ApiClient(object):
             yield from items
             next_url, next_params = self.flavour.next_request(page, params, page_size)
             if next_url:
-                self._check_next_link(next_url, seen)
-                url, params = next_url, None
+                url, params = self._next_link(url, next_url, seen), None
             elif next_params is not None:
                 params = next_params
             else:
                 url = None
 
-    def _check_next_link(self, next_url, seen):
-        if _origin(next_url) != _origin(self.endpoints.api_url):
+    def _next_link(self, current_url, next_link, seen):
+        """The next page's absolute URL: resolved against the current page, scheme and host in lower case.
+
+        Only a link to the API's own origin is followed (the access token goes with it), and each only once.
+        """
+        if not isinstance(next_link, str):
+            raise ApiError("The page GET %s: '@odata.nextLink' is %s where a URL belongs; cannot read further." % (
+                _without_query(current_url), json_kind(next_link)), tenant_id=self.tenant)
+        parsed = urlparse(urljoin(current_url, next_link.strip()))
+        next_url = urlunparse(parsed._replace(scheme=parsed.scheme.lower(), netloc=parsed.netloc.lower()))
+        if _origin(next_url) is None or _origin(next_url) != _origin(self.endpoints.api_url):
             raise ApiError("The API's next page link points to another origin (%s); refusing to follow it "
-                           "with the access token." % urlparse(next_url).netloc, tenant_id=self.tenant)
+                           "with the access token." % (parsed.netloc or next_link[:100]), tenant_id=self.tenant)
         if next_url in seen:
             raise ApiError("The API returned the same next page link twice; stopping to avoid a loop.",
                            tenant_id=self.tenant)
         seen.add(next_url)
+        return next_url

@@ -13,7 +13,6 @@ import datetime
 import hashlib
 import json
 import re
-import ssl
 import time
 import traceback
 import warnings
@@ -79,12 +78,14 @@ class Token(object):
 class SignInContext(object):
     """What a flow needs besides its options: endpoints, MSAL's HTTP client, the cache, and a way to talk."""
 
-    def __init__(self, endpoints, http_client, cache=None, display=None, warn=None):
+    def __init__(self, endpoints, http_client, cache=None, display=None, warn=None, remember=None):
         self.endpoints = endpoints
         self.http_client = http_client
         self.cache = cache
         self.display = display
         self.warn = warn or (lambda message: None)
+        # Told every credential a flow reads, so that the task hides it from its output.
+        self.remember = remember or (lambda value: None)
 
 
 class SignInFlow(object):
@@ -124,13 +125,36 @@ class ConfidentialFlow(SignInFlow):
     def acquire(self, ctx):
         app = msal.ConfidentialClientApplication(
             self.options["client_id"],
-            client_credential=self.client_credential(),
+            client_credential=remembered(self.client_credential(), ctx.remember),
             authority=self.authority(ctx),
             http_client=ctx.http_client,
             instance_discovery=ctx.endpoints.instance_discovery,
             token_cache=ctx.cache,
         )
         return app.acquire_token_for_client(scopes=[ctx.endpoints.scope])
+
+
+def remembered(credential, remember):
+    """The client credential, with every secret in it (a secret, a private key and its passphrase, an assertion
+    each time it is read) handed to `remember`."""
+    if not isinstance(credential, dict):
+        remember(credential)
+        return credential
+    for name in ("private_key", "passphrase"):
+        if credential.get(name):
+            remember(credential[name])
+    assertion = credential.get("client_assertion")
+    if not callable(assertion):
+        if assertion:
+            remember(assertion)
+        return credential
+
+    def read_and_remember():
+        value = assertion()
+        remember(value)
+        return value
+
+    return dict(credential, client_assertion=read_and_remember)
 
 
 class ClientSecretFlow(ConfidentialFlow):
@@ -150,6 +174,8 @@ class ClientCertificateFlow(ConfidentialFlow):
     required = ("client_id", "client_certificate_path")
 
     def client_credential(self):
+        """The key and certificate, opened and checked here, so that a damaged file, a wrong password or an
+        expired certificate fails before any request (Entra ID would answer only a vague AADSTS700027)."""
         path = self.options["client_certificate_path"]
         try:
             with open(path, "rb") as handle:
@@ -160,10 +186,11 @@ class ClientCertificateFlow(ConfidentialFlow):
             key, certificate = self._from_pem(path, data.decode("utf-8", "replace"))
         else:
             key, certificate = self._from_pfx(path, data)
-        credential = {"private_key": key, "thumbprint": certificate_thumbprint(certificate)}
-        if self.options.get("client_certificate_password") and "ENCRYPTED" in key:
-            credential["passphrase"] = self.options["client_certificate_password"]
-        return credential
+        check_certificate(path, key, certificate)
+        serialization = _crypto().serialization
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode("ascii")
+        return {"private_key": key_pem, "thumbprint": certificate_thumbprint(certificate)}
 
     def _from_pem(self, path, text):
         blocks = [(match.group(1), match.group(0)) for match in PEM_BLOCK.finditer(text)]
@@ -175,20 +202,30 @@ class ClientCertificateFlow(ConfidentialFlow):
                 "client_certificate_path '%s' must be a PEM file holding both the private key and the "
                 "certificate, or a PFX file; found %s." % (
                     path, ", ".join(sorted(set(label for label, block in blocks))) or "no PEM block"))
-        if "ENCRYPTED" in key and not self.options.get("client_certificate_password"):
+        password = self.options.get("client_certificate_password")
+        encrypted = "ENCRYPTED" in key
+        if encrypted and not password:
             raise InputError("The private key in '%s' is encrypted: set client_certificate_password." % path)
-        return key, certificate
+        crypto = _crypto()
+        try:
+            private_key = crypto.serialization.load_pem_private_key(
+                key.encode("ascii", "replace"), password.encode("utf-8") if encrypted else None)
+        except (ValueError, TypeError) as exc:
+            raise InputError("The private key in client_certificate_path '%s' %s: %s." % (
+                path, "cannot be decrypted: check client_certificate_password" if encrypted else "is damaged",
+                _first_line(exc)))
+        try:
+            return private_key, crypto.x509.load_pem_x509_certificate(certificate.encode("ascii", "replace"))
+        except ValueError:
+            # (the library's own text is a parser's debug output)
+            raise InputError("The certificate in client_certificate_path '%s' is damaged: it is not a readable X.509 "
+                             "certificate." % path)
 
     def _from_pfx(self, path, data):
-        """The key and certificate of a PKCS#12 (PFX) file, as unencrypted PEM held only in memory."""
-        try:
-            from cryptography.hazmat.primitives import serialization
-            from cryptography.hazmat.primitives.serialization import pkcs12
-        except ImportError:
-            raise M365DefenderError("Reading a PFX certificate needs the cryptography Python library.")
+        """The key and certificate of a PKCS#12 (PFX) file."""
         password = self.options.get("client_certificate_password")
         try:
-            key, certificate, dummy = pkcs12.load_key_and_certificates(
+            key, certificate, dummy = _crypto().pkcs12.load_key_and_certificates(
                 data, password.encode("utf-8") if password else None)
         except (ValueError, TypeError) as exc:
             hint = "check client_certificate_password" if password else "set client_certificate_password"
@@ -196,9 +233,56 @@ class ClientCertificateFlow(ConfidentialFlow):
                              % (path, hint, exc))
         if key is None or certificate is None:
             raise InputError("The PFX file '%s' must hold both the private key and the certificate." % path)
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode("ascii")
-        return key_pem, certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        return key, certificate
+
+
+class _Crypto(object):
+    """The parts of the cryptography library that reading certificates needs."""
+
+    def __init__(self):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        self.x509, self.hashes, self.serialization, self.pkcs12 = x509, hashes, serialization, pkcs12
+
+
+def _crypto():
+    try:
+        return _Crypto()
+    except ImportError:
+        raise M365DefenderError("Reading a client certificate needs the cryptography Python library.")
+
+
+def _first_line(exc):
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _validity(certificate):
+    """(not before, not after) as aware datetimes, with cryptography's old and new attribute names."""
+    if hasattr(certificate, "not_valid_after_utc"):
+        return certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    utc = datetime.timezone.utc
+    return certificate.not_valid_before.replace(tzinfo=utc), certificate.not_valid_after.replace(tzinfo=utc)
+
+
+def check_certificate(path, key, certificate, now=None):
+    """Refuse a certificate that is expired, not yet valid, or does not belong to the private key beside it."""
+    not_before, not_after = _validity(certificate)
+    now = now or datetime.datetime.now(tz=datetime.timezone.utc)
+    if now > not_after:
+        raise InputError("The certificate in client_certificate_path '%s' expired on %s: create a new one and upload "
+                         "its public part to the app registration." % (path, not_after.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    if now < not_before:
+        raise InputError("The certificate in client_certificate_path '%s' is valid only from %s: check the "
+                         "machine's clock." % (path, not_before.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    serialization = _crypto().serialization
+
+    def public(item):
+        return item.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    if public(key) != public(certificate):
+        raise InputError("The private key in client_certificate_path '%s' does not belong to its certificate: put "
+                         "the key and the certificate of one pair in the file." % path)
 
 
 class FederatedTokenFlow(ConfidentialFlow):
@@ -208,6 +292,7 @@ class FederatedTokenFlow(ConfidentialFlow):
     required = ("client_id", "federated_token_file")
 
     def client_credential(self):
+        self._read_assertion()  # an unreadable or empty file fails here, before any request
         return {"client_assertion": self._read_assertion}
 
     def _read_assertion(self):
@@ -291,24 +376,36 @@ class DeviceCodeFlow(UserFlow):
             raise InputError(
                 "No cached sign-in to use for auth_flow 'device_code'. Run secops.m365_defender.token with "
                 "auth_flow device_code first (it shows the code and waits), with the same token_cache_path.")
-        flow = app.initiate_device_flow(scopes=scopes)
+        try:
+            flow = app.initiate_device_flow(scopes=scopes)
+        except (TypeError, AttributeError, KeyError) as exc:
+            # MSAL reads the answer without checking its shape (an interval of null, a list instead of an object).
+            raise AuthenticationError("The device code answer of %s cannot be used: %s." % (
+                ctx.endpoints.login_url, _first_line(exc)), tenant_id=self.options.get("tenant_id"))
         if "user_code" not in flow:
             return flow
-        ctx.display(flow["message"])
-        deadline = time.time() + min(int(self.options.get("device_code_timeout") or 300),
-                                     int(flow.get("expires_in", 900)))
+        ctx.display(flow.get("message") or "To sign in, open %s and enter the code %s." % (
+            flow.get("verification_uri"), flow["user_code"]))
+        # MSAL polls every `interval` seconds: a zero or negative one would poll without pause, a huge one never.
+        flow["interval"] = min(max(flow["interval"], 1), 60)
+        deadline = time.time() + min(int(self.options.get("device_code_timeout") or 300), max(flow["expires_in"], 1))
         return app.acquire_token_by_device_flow(flow, exit_condition=lambda state: time.time() > deadline)
 
 
-def certificate_thumbprint(certificate_pem):
+def certificate_thumbprint(certificate):
     """The SHA-1 thumbprint (hex) that Entra ID shows for a certificate and expects in `x5t`."""
-    return hashlib.sha1(ssl.PEM_cert_to_DER_cert(certificate_pem)).hexdigest().upper()
+    return hashlib.sha1(certificate.public_bytes(_crypto().serialization.Encoding.DER)).hexdigest().upper()
 
 
 # The order in which auth_flow 'auto' looks for credentials.
 FLOWS = (ClientCertificateFlow, ClientSecretFlow, FederatedTokenFlow, PasswordFlow, ManagedIdentityFlow,
          DeviceCodeFlow)
 FLOW_NAMES = ("auto",) + tuple(flow.name for flow in FLOWS)
+
+
+# Credentials of different flows; auth_flow 'auto' would use one and ignore the others.
+CREDENTIAL_OPTIONS = ("client_certificate_path", "client_secret", "federated_token_file", "password",
+                      "managed_identity_client_id")
 
 
 def select_flow(options):
@@ -318,6 +415,10 @@ def select_flow(options):
         flow = next(flow for flow in FLOWS if flow.name == wanted)(options)
         flow.check()
         return flow
+    given = [name for name in CREDENTIAL_OPTIONS if options.get(name)]
+    if len(given) > 1:
+        raise InputError("Options %s were given together (or through their environment variables): give only one "
+                         "credential, or choose the one to use with auth_flow." % " and ".join(given))
     for flow in FLOWS:
         if flow.applies_to(options):
             return flow(options)
@@ -330,6 +431,15 @@ def no_credentials_error():
         "federated_token_file, or username and password (or their environment variables AZURE_CLIENT_ID, "
         "AZURE_CLIENT_SECRET, ...), set auth_flow to managed_identity or device_code, or pass 'auth' from "
         "secops.m365_defender.token.")
+
+
+def unused_auth_error(reason):
+    """No credentials, and an `auth` that this task cannot use: say why, rather than ask for an `auth`."""
+    return InputError(
+        "%s No credentials were given to sign in instead: give credentials (client_id with client_secret, "
+        "client_certificate_path or federated_token_file, username and password, or auth_flow managed_identity or "
+        "device_code, or their environment variables), or pass the 'auth' of a token for this task's tenant, API "
+        "and cloud." % reason)
 
 
 def forget_access_token(cache, access_token):
@@ -350,12 +460,18 @@ def _with_context(exc):
 class Authenticator(object):
     """Gives the access token for one API in one tenant, signing in at most once per instance."""
 
-    def __init__(self, options, endpoints, http, held=None, display=None):
+    def __init__(self, options, endpoints, http, held=None, display=None, remember=None, check_mode=False,
+                 auth_unused=None):
+        """`remember` is given every token and credential of the sign-in, to hide from the task's output;
+        `auth_unused` says why an `auth` that was passed is not used, for the error when there is nothing else."""
         self.options = options
         self.endpoints = endpoints
         self.http = http
         self.held = held
         self.display = display
+        self.remember = remember or (lambda value: None)
+        self.check_mode = check_mode
+        self.auth_unused = auth_unused
         self.warnings = []
         self._token = None
 
@@ -387,21 +503,29 @@ class Authenticator(object):
                 raise InputError(
                     "The token in 'auth' expires at %s and no credentials were given to renew it." % (
                         iso_utc(self.held.expires_on)))
+            if self.auth_unused:
+                raise unused_auth_error(self.auth_unused)
             raise no_credentials_error()
         if not HAS_MSAL:
             raise M365DefenderError("The msal Python library is needed to sign in.")
-        ctx = SignInContext(self.endpoints, MsalHttpAdapter(self.http, self.endpoints.login_url),
-                            display=self.display, warn=self.warnings.append)
+        ctx = SignInContext(self.endpoints, MsalHttpAdapter(self.http, self.endpoints.login_url, self.remember),
+                            display=self.display, warn=self.warnings.append, remember=self.remember)
         cache_path = self.options.get("token_cache_path")
         if cache_path:
-            with TokenCacheFile(cache_path, msal.SerializableTokenCache) as cache_file:
+            with TokenCacheFile(cache_path, msal.SerializableTokenCache, self.check_mode, self.remember) as cache_file:
                 ctx.cache = cache_file.cache
-                if refused:
-                    forget_access_token(cache_file.cache, refused)
-                result = self._acquire(flow, ctx)
-            self.warnings.extend(cache_file.warnings)
+                try:
+                    if refused:
+                        forget_access_token(cache_file.cache, refused)
+                    result = self._acquire(flow, ctx)
+                finally:
+                    # Also when signing in fails: the user should hear what was wrong with the cache.
+                    self.warnings.extend(cache_file.warnings)
         else:
             result = self._acquire(flow, ctx)
+        for name in ("access_token", "refresh_token", "id_token"):
+            if result.get(name):
+                self.remember(result[name])
         if "access_token" not in result:
             raise self._error(result)
         source = result.get("token_source", "identity_provider")

@@ -15,15 +15,45 @@ from ansible.module_utils.six.moves.urllib.parse import urlencode
 
 AADSTS_PATTERN = re.compile(r"AADSTS(\d+)")
 
+# What servers may echo of a request: an Authorization header's credential (RFC 6750 b64token), and anything
+# shaped like a JWT (base64url segments, the first a JSON header: access, ID and assertion tokens), also when a
+# message was cut after its second segment.
+BEARER_PATTERN = re.compile(r"\b(Bearer)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+REDACTED = "<redacted>"
+
+
+def redact(value):
+    """`value` with bearer credentials and JWT-shaped strings replaced; lists and dicts are redacted throughout.
+
+    Applied to every piece of server text the collection repeats (error messages, hints, details, warnings).
+    """
+    if isinstance(value, str):
+        return JWT_PATTERN.sub(REDACTED, BEARER_PATTERN.sub(r"\1 " + REDACTED, value))
+    if isinstance(value, dict):
+        return dict((key, redact(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(item) for item in value)
+    return value
+
 
 class M365DefenderError(Exception):
-    """Base of every error this collection raises on purpose; `details` go into the task result."""
+    """Base of every error this collection raises on purpose; `details` go into the task result.
+
+    Message, hint and details are redacted (see `redact`) whenever they are set, since they may repeat
+    what a server answered.
+    """
 
     def __init__(self, message, hint=None, **details):
-        super(M365DefenderError, self).__init__(message)
+        super(M365DefenderError, self).__init__(redact(message))
         self.message = message
         self.hint = hint
         self.details = dict((key, value) for key, value in details.items() if value is not None)
+
+    def __setattr__(self, name, value):
+        if name in ("message", "hint", "details"):
+            value = redact(value)
+        super(M365DefenderError, self).__setattr__(name, value)
 
     def __str__(self):
         if self.hint:
@@ -63,9 +93,10 @@ def _aadsts_hints(context):
                  "'Certificates & secrets' of app %(client_id)s." % context,
         7000222: "The client secret of app %(client_id)s has expired. Create a new secret in "
                  "'Certificates & secrets' and update client_secret." % context,
-        700016: "App %(client_id)s is unknown in tenant %(tenant)s: check tenant_id and client_id, and "
-                "if this is a customer tenant, no admin has consented to the app there yet. Send the "
-                "tenant's admin this URL: %(consent_url)s" % context,
+        700016: "App %(client_id)s is unknown in tenant %(tenant)s: check tenant_id and client_id. If the app "
+                "is registered in another tenant, it must be multi-tenant ('Accounts in any organizational "
+                "directory'; no other tenant can consent to a single-tenant app), and an admin of tenant "
+                "%(tenant)s must consent to it with this URL: %(consent_url)s" % context,
         90002: "Tenant %(tenant)s was not found. Check tenant_id (a GUID or a verified domain) and "
                "option 'cloud'." % context,
         900023: "tenant_id %(tenant)s is neither a GUID nor a valid domain name." % context,

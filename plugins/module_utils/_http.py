@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 
-from ansible.module_utils.six.moves.urllib.parse import urlparse
+from ansible.module_utils.six.moves.urllib.parse import parse_qs, urljoin, urlparse
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import TransportError, api_error, ApiError
 from ansible_collections.secops.m365_defender.plugins.module_utils._version import USER_AGENT
@@ -32,6 +32,12 @@ NOT_CARRIED_OUT_STATUSES = frozenset([429, 503])
 MAX_RETRY_WAIT = 60.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
+# Form fields of token requests and JSON fields of token answers that carry a credential or a token.
+SECRET_FORM_FIELDS = ("client_secret", "client_assertion", "assertion", "refresh_token", "password", "device_code",
+                      "code")
+SECRET_ANSWER_FIELDS = ("access_token", "refresh_token", "id_token")
 
 TLS_HINT = ("Set option 'ca_path' to the CA bundle that signs this endpoint's certificate (for example "
             "a TLS-inspecting proxy's CA); use validate_certs=false only for tests.")
@@ -116,6 +122,7 @@ class HttpClient(object):
         self.pacer = Pacer(clock)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
+        self.session.hooks["response"].append(self._check_redirect)
 
     def close(self):
         self.session.close()
@@ -180,6 +187,31 @@ class HttpClient(object):
                 hint="Check the network path, proxies (HTTPS_PROXY, NO_PROXY) and option 'timeout'.",
                 url=url, retryable=True)
 
+    def _check_redirect(self, response, **kwargs):
+        """Refuse a redirect before requests follows it, unless it is a GET that stays on the same origin.
+
+        Another origin would get the request (requests strips the token, but that host's answer would be
+        taken as the API's); a redirected write could turn into a GET and pass for done.
+        """
+        if not response.is_redirect:
+            return response
+        method = response.request.method
+        target = urljoin(response.url, self.session.get_redirect_target(response))
+        here, there = origin(response.url), origin(target)
+        if here != there:
+            raise TransportError(
+                "%s %s was redirected (HTTP %s) to another origin, %s; refused: answers are taken only from %s."
+                % (method, _without_query(response.url), response.status_code, there, here),
+                hint="Check the endpoint options (login_url, graph_url, defender_url) and any proxy in between.",
+                url=_without_query(response.url))
+        if method != "GET":
+            raise TransportError(
+                "%s %s was redirected (HTTP %s) to %s; refused: only GET requests follow a redirect (on the same "
+                "origin), a write is never sent again." % (
+                    method, _without_query(response.url), response.status_code, _without_query(target)),
+                url=_without_query(response.url))
+        return response
+
     def _pace(self, rate):
         for key, limit, window in rate:
             delay = self.pacer.delay(key, limit, window)
@@ -222,6 +254,18 @@ class HttpClient(object):
             attempt += 1
 
 
+def origin(url):
+    """scheme://host:port of a URL, with the scheme's default port written out, for comparing origins."""
+    parsed = urlparse(url)
+    scheme = (parsed.scheme or "").lower()
+    return "%s://%s:%s" % (scheme, (parsed.hostname or "").lower(), parsed.port or DEFAULT_PORTS.get(scheme, ""))
+
+
+def _without_query(url):
+    """A URL without its query, which may carry anything (tokens in a redirect, a skiptoken)."""
+    return urlparse(url)._replace(query="", fragment="").geturl()
+
+
 def _is_idempotent(method, idempotent):
     """Whether a request may be sent again: as the caller says, else every method but POST."""
     return method != "POST" if idempotent is None else idempotent
@@ -250,19 +294,51 @@ def _root_cause(exc):
 
 
 class MsalHttpAdapter(object):
-    """The object MSAL calls as its `http_client`, so sign-in uses the same TLS and retry rules."""
+    """The object MSAL calls as its `http_client`, so sign-in uses the same TLS and retry rules.
 
-    def __init__(self, http, login_url=None):
+    Every credential MSAL sends (secret, client assertion, refresh token, password) and every token it
+    receives passes through here, and is handed to `remember` so that the task hides it from its output.
+    """
+
+    def __init__(self, http, login_url=None, remember=None):
         self.http = http
         self.login = urlparse(login_url) if login_url else None
+        self.remember = remember or _forget
 
     def get(self, url, params=None, headers=None, **kwargs):
-        return self.http.send("GET", self._route(url), params=params, headers=headers, **_msal_kwargs(kwargs))
+        response = self.http.send("GET", self._route(url), params=params, headers=headers, **_msal_kwargs(kwargs))
+        self._remember_answer(response)
+        return response
 
     def post(self, url, params=None, data=None, headers=None, **kwargs):
+        self._remember_fields(data, SECRET_FORM_FIELDS)
         # Token requests change nothing, so a lost connection may be retried.
-        return self.http.send("POST", url, params=params, data=data, headers=headers, idempotent=True,
-                              **_msal_kwargs(kwargs))
+        response = self.http.send("POST", url, params=params, data=data, headers=headers, idempotent=True,
+                                  **_msal_kwargs(kwargs))
+        self._remember_answer(response)
+        return response
+
+    def _remember_fields(self, fields, names):
+        if isinstance(fields, bytes):
+            fields = fields.decode("utf-8", "replace")
+        if isinstance(fields, str):
+            fields = dict((key, values[0]) for key, values in parse_qs(fields).items())
+        for name in names:
+            value = (fields or {}).get(name) if isinstance(fields, dict) else None
+            if isinstance(value, bytes):
+                # MSAL sends a certificate's client assertion as bytes.
+                value = value.decode("utf-8", "replace")
+            if value:
+                self.remember(value)
+
+    def _remember_answer(self, response):
+        text = getattr(response, "text", None)
+        try:
+            body = json.loads(text) if isinstance(text, str) and text else None
+        except ValueError:
+            return
+        if isinstance(body, dict):
+            self._remember_fields(body, SECRET_ANSWER_FIELDS)
 
     def close(self):
         """MSAL may close its client; the session belongs to HttpClient and stays open."""
@@ -275,6 +351,10 @@ class MsalHttpAdapter(object):
                 and parsed.hostname == self.login.hostname and parsed.port != self.login.port):
             return parsed._replace(netloc=self.login.netloc).geturl()
         return url
+
+
+def _forget(value):
+    """The default `remember`: nobody to tell."""
 
 
 def _msal_kwargs(kwargs):

@@ -9,22 +9,51 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import errno
+import hashlib
+import os
+import stat
+import tempfile
+import time
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     CLASSIFICATION,
     DETERMINATION,
     STATUS,
+    incident_entity,
+    objects,
+    owner,
 )
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import (
+    ApiError,
+    InputError,
+    M365DefenderError,
+    TransportError,
+)
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import NOT_CARRIED_OUT_STATUSES
+from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import get_incident
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no lock to take
+    fcntl = None
+
+# After a write whose outcome is unknown, the incident is read again for about as long as the request's own
+# timeout (at most CONFIRM_READS reads, at least CONFIRM_INTERVAL seconds apart) to see whether it landed late.
+CONFIRM_INTERVAL = 1.0
+CONFIRM_READS = 10
+# How long a task waits for another task on the same machine that is updating the same incident.
+LOCK_WAIT = 600.0
+LOCK_POLL = 0.1
 
 # Which determinations each classification allows (keys of the DETERMINATION enum). `unknown` (not yet
 # determined) goes with every classification. Apt and securityPersonnel are deprecated but still accepted.
 DETERMINATIONS_BY_CLASSIFICATION = {
-    "truepositive": frozenset(["multistagedattack", "malicioususeractivity", "compromiseduser", "malware",
+    "truepositive": frozenset(["multistagedattack", "malicioususeractivity", "compromisedaccount", "malware",
                                "phishing", "unwantedsoftware", "other", "apt", "securitypersonnel"]),
     "informationalexpectedactivity": frozenset(["securitytesting", "lineofbusinessapplication",
-                                                "confirmeduseractivity", "other"]),
-    "falsepositive": frozenset(["clean", "insufficientdata", "other"]),
+                                                "confirmedactivity", "other"]),
+    "falsepositive": frozenset(["notmalicious", "notenoughdatatovalidate", "other"]),
     "unknown": frozenset(),
 }
 
@@ -48,7 +77,8 @@ def check_pair(classification, determination):
 class Plan(object):
     """The update one incident needs: the fields to send, the comment to add, and before/after for diff."""
 
-    def __init__(self):
+    def __init__(self, update=None):
+        self.update = update
         self.fields = {}
         self.comment = None
         self.before = {}
@@ -57,6 +87,15 @@ class Plan(object):
     @property
     def changed(self):
         return bool(self.fields or self.comment)
+
+    @property
+    def options(self):
+        """The options this plan changes, by the module's names (status, ..., tags, comment)."""
+        return ["comment" if name == "comments" else name for name in self.before]
+
+    def missing(self, incident):
+        """The options of this plan that the incident does not show yet."""
+        return self.update.plan(incident).options
 
 
 class IncidentUpdate(object):
@@ -67,16 +106,17 @@ class IncidentUpdate(object):
         self.params = params
         for name, enum in ENUM_OPTIONS:
             if params.get(name) is not None:
-                enum.to_api(flavour.name, params[name])
-        if params.get("status") is not None and STATUS.key(params["status"]) == "redirected":
-            raise InputError("Option 'status' cannot be 'redirected': Defender XDR sets it when it merges incidents.")
+                enum.to_api(flavour.name, params[name], write=True)
         if params.get("comment") is not None and not params["comment"].strip():
             raise InputError("Option 'comment' must not be empty.")
+        for index, tag in enumerate(params.get("tags") or [], 1):
+            if not isinstance(tag, str) or not tag.strip():
+                raise InputError("Option 'tags' must hold non-empty strings; item %d is %r." % (index, tag))
         check_pair(params.get("classification"), params.get("determination"))
 
     def plan(self, incident):
         """What must change on this incident (in the API's field names and spellings)."""
-        plan = Plan()
+        plan = Plan(self)
         fields = self.flavour.fields
         for name, enum in ENUM_OPTIONS:
             wanted = self.params.get(name)
@@ -84,7 +124,7 @@ class IncidentUpdate(object):
             if wanted is not None and enum.key(wanted) != enum.key(current or ""):
                 self._change(plan, name, fields[name], current, enum.to_api(self.flavour.name, wanted))
         wanted = self.params.get("assigned_to")
-        current = incident.get(fields["assigned_to"])
+        current = owner(incident.get(fields["assigned_to"]))
         if wanted is not None and wanted.lower() != (current or "").lower():
             self._change(plan, "assigned_to", fields["assigned_to"], current, wanted)
         self._plan_tags(plan, incident)
@@ -142,24 +182,238 @@ def predicted(incident, plan, flavour):
     return after
 
 
-def apply_plan(client, incident_id, plan, current):
-    """Send the plan: one PATCH (with the comment on the Defender API), and Graph's comment POST.
+class Write(object):
+    """One request of an update, and the options it carries out."""
 
-    Returns the incident as the API answered it (the current one when only a comment was added on Graph,
-    with the comment list the API returned).
-    """
-    flavour = client.flavour
-    path = flavour.incident_path(incident_id)
+    def __init__(self, method, path, body, options, idempotent):
+        self.method = method
+        self.path = path
+        self.body = body
+        self.options = options
+        self.idempotent = idempotent
+
+
+def writes(flavour, incident_id, plan):
+    """The requests that carry a plan out: one PATCH (with the comment on the Defender API), Graph's comment POST."""
     comment_request = flavour.comment_request(incident_id, plan.comment) if plan.comment is not None else None
     body = dict(plan.fields)
+    options = [option for option in plan.options if option != "comment"]
     if plan.comment is not None and comment_request is None:
         body["comment"] = plan.comment
-    # A PATCH that carries a comment adds it again if repeated, so it is not retried after a lost answer.
-    incident = (client.call("PATCH", path, body=body, rate=flavour.update_rate, idempotent="comment" not in body)
-                if body else copy.deepcopy(current))
+        options.append("comment")
+    steps = []
+    if body:
+        # A PATCH that carries a comment adds it again if repeated, so it is not retried after a lost answer.
+        steps.append(Write("PATCH", flavour.incident_path(incident_id), body, options, "comment" not in body))
     if comment_request is not None:
-        method, comment_path, comment_body = comment_request
-        comments = client.call(method, comment_path, body=comment_body, rate=flavour.update_rate)
-        incident[flavour.comments_field] = comments.get("value", incident.get(flavour.comments_field))
+        method, path, comment_body = comment_request
+        steps.append(Write(method, path, comment_body, ["comment"], False))
+    return steps
+
+
+class Outcome(object):
+    """What an update did: the incident after it, the options applied, and what the user should know."""
+
+    def __init__(self, incident, wrote=False):
+        self.incident = incident
+        self.wrote = wrote
+        self.applied = []
+        self.warnings = []
+
+
+def outcome_unknown(exc):
+    """Whether a failed write may have been carried out all the same.
+
+    Yes after no answer (timeout, lost connection), a 5xx that does not say "not done" (503 does), or a success
+    whose body cannot be used; no after a 4xx or 503 (the request was refused) or a failed sign-in.
+    """
+    if isinstance(exc, TransportError):
+        return True
+    if not isinstance(exc, ApiError):
+        return False
+    status = exc.status
+    return status is None or status < 400 or (status >= 500 and status not in NOT_CARRIED_OUT_STATUSES)
+
+
+def _merge(client, write, answer, incident):
+    """The incident after a write, from the write's answer (checked: an unusable answer is an unknown outcome)."""
+    flavour = client.flavour
+    where = "%s %s" % (write.method, client.absolute(write.path))
+    if write.method == "PATCH":
+        incident = incident_entity(flavour, answer, where, tenant=client.tenant)
+    else:
+        incident[flavour.comments_field] = objects(answer, "value", where, tenant=client.tenant)
     incident.pop("@odata.context", None)
     return incident
+
+
+def confirm(client, incident_id, plan, write):
+    """After a write whose outcome is unknown: the incident once it shows the write's options, else None.
+
+    Reads the incident at once (the answer may have been lost after the write was done), then every few
+    seconds for about as long as the request's timeout, because the API may carry a write out after the
+    client gave up waiting for it.
+    """
+    wait = float(client.http.timeout or 0)
+    interval = max(CONFIRM_INTERVAL, wait / CONFIRM_READS)
+    waited = 0.0
+    while True:
+        try:
+            incident = get_incident(client, incident_id)
+            if incident is not None and not set(write.options) & set(plan.missing(incident)):
+                return incident
+        except M365DefenderError:
+            pass  # an unreadable incident confirms nothing; try again until the wait is over
+        if waited >= wait:
+            return None
+        client.http.sleep(interval)
+        waited += interval
+
+
+def _stopped(exc, incident_id, outcome, not_applied, unconfirmed, wait):
+    """The error of a write, saying what of the update was applied, what was not, and what may have been."""
+    parts = ["applied: %s" % (", ".join(outcome.applied) or "nothing")]
+    if unconfirmed:
+        note = ("not confirmed: %s (the request got no usable answer, and reading the incident again for %d s did "
+                "not show it; it was not sent again" % (", ".join(unconfirmed), wait))
+        if "comment" in unconfirmed:
+            note += ": if it lands even later, a re-run adds the comment a second time, so look at the incident first"
+        parts.append(note + ")")
+    if not_applied:
+        parts.append("not applied: %s" % ", ".join(not_applied))
+    exc.message = "The update of incident %s stopped (%s). %s" % (incident_id, "; ".join(parts), exc.message)
+    exc.details.update(changed=bool(outcome.applied or unconfirmed), applied=list(outcome.applied),
+                       not_applied=list(not_applied), unconfirmed=list(unconfirmed))
+    return exc
+
+
+def apply_plan(client, incident_id, plan, current):
+    """Send the plan's requests in order; an Outcome with the incident as the API answered it.
+
+    A write whose outcome is unknown is never sent again: the incident is read again to see whether it
+    landed. The first write that fails stops the update; the error says what was applied and what was not.
+    """
+    flavour = client.flavour
+    outcome = Outcome(copy.deepcopy(current), wrote=True)
+    steps = writes(flavour, incident_id, plan)
+    for index, write in enumerate(steps):
+        try:
+            answer = client.call(write.method, write.path, body=write.body, rate=flavour.update_rate,
+                                 idempotent=write.idempotent)
+            outcome.incident = _merge(client, write, answer, outcome.incident)
+        except M365DefenderError as exc:
+            later = [option for following in steps[index + 1:] for option in following.options]
+            if not outcome_unknown(exc):
+                raise _stopped(exc, incident_id, outcome, write.options + later, [], 0)
+            confirmed = confirm(client, incident_id, plan, write)
+            if confirmed is None:
+                raise _stopped(exc, incident_id, outcome, later, write.options, client.http.timeout)
+            outcome.incident = confirmed
+            outcome.warnings.append(
+                "%s %s got no usable answer (%s), but reading incident %s again shows it carried out (%s); it was "
+                "not sent again." % (write.method, client.absolute(write.path), exc.message, incident_id,
+                                     ", ".join(write.options)))
+        outcome.applied.extend(write.options)
+    return outcome
+
+
+def update_incident(client, update, incident_id, check_mode=False, lock_directory=None):
+    """Read the incident, plan what differs and, unless in check mode, write it: (plan, Outcome).
+
+    Writes happen under a lock on this machine for the tenant and incident, held from the read to the last
+    write, so that parallel tasks (forks) do not both find a comment missing and both add it.
+    """
+    if check_mode:
+        current = _read(client, incident_id)
+        plan = update.plan(current)
+        return plan, Outcome(predicted(current, plan, client.flavour) if plan.changed else current)
+    with IncidentLock(lock_key(client, incident_id), lock_directory):
+        current = _read(client, incident_id)
+        plan = update.plan(current)
+        if not plan.changed:
+            return plan, Outcome(current)
+        return plan, apply_plan(client, incident_id, plan, current)
+
+
+def _read(client, incident_id):
+    current = get_incident(client, incident_id)
+    if current is None:
+        raise ApiError("Incident %s does not exist in tenant %s (%s API)." % (
+            incident_id, client.tenant, client.flavour.name), status=404, tenant_id=client.tenant)
+    return current
+
+
+def lock_key(client, incident_id):
+    """The tenant (its id from the token when there is one, as both APIs share incidents) and the incident."""
+    tenant = client.authenticator.token().claims.get("tid") or client.tenant
+    return "%s/%s" % (str(tenant).lower(), incident_id)
+
+
+def default_lock_directory():
+    return os.path.join(tempfile.gettempdir(), "secops.m365_defender-%d" % os.getuid())
+
+
+class IncidentLock(object):
+    """An exclusive lock on one incident among the processes of one user on this machine (flock on a file).
+
+    It cannot reach other machines (another controller, another AWX job's container) or other users.
+    """
+
+    def __init__(self, key, directory=None, wait=LOCK_WAIT, sleep=time.sleep, clock=time.monotonic):
+        self.key = key
+        self.directory = directory or default_lock_directory()
+        self.wait = wait
+        self.sleep = sleep
+        self.clock = clock
+        self.handle = None
+
+    def __enter__(self):
+        if fcntl is None:
+            return self
+        path = os.path.join(_private_directory(self.directory),
+                            hashlib.sha256(self.key.encode("utf-8")).hexdigest()[:32] + ".lock")
+        try:
+            self.handle = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise M365DefenderError("Cannot open the lock file %s for incident %s: %s." % (
+                path, self.key, exc.strerror or exc))
+        deadline = self.clock() + self.wait
+        while not self._try_lock():
+            if self.clock() >= deadline:
+                self._close()
+                raise M365DefenderError(
+                    "Another task on this machine has been updating incident %s for over %d s (lock file %s); "
+                    "nothing was sent." % (self.key, self.wait, path))
+            self.sleep(LOCK_POLL)
+        return self
+
+    def _try_lock(self):
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except (IOError, OSError) as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+
+    def _close(self):
+        if self.handle is not None:
+            os.close(self.handle)  # closing the descriptor releases the lock
+            self.handle = None
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self._close()
+
+
+def _private_directory(path):
+    """The lock directory: created 0700 if missing; refused unless it is a real directory of this user's only."""
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise M365DefenderError("Cannot create the lock directory %s: %s." % (path, exc.strerror or exc))
+    status = os.lstat(path)
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid() or status.st_mode & 0o077:
+        raise M365DefenderError("The lock directory %s must be a directory (not a link) that only this user can "
+                                "use (mode 0700); remove or fix it." % path)
+    return path

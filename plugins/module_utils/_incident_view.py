@@ -8,7 +8,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.six.moves.urllib.parse import urlparse
+import datetime
+
+from ansible.module_utils.six.moves.urllib.parse import quote, urlparse
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     CLASSIFICATION,
@@ -17,12 +19,15 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     SERVICE_SOURCE,
     SEVERITY,
     STATUS,
+    owner,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import PORTALS
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import parse_iso_time, utcnow
 
+# Graph's spellings; the Defender API's statuses and older answers' `New` read as these (STATUS.normal).
 OPEN_STATUSES = ("active", "inProgress", "awaitingAction")
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def flavour_of(api):
@@ -33,12 +38,21 @@ def flavour_of(api):
 
 
 def portal_url(incident_id, tenant_id, cloud="global"):
-    return "%s/incidents/%s?tid=%s" % (PORTALS.get(cloud, PORTALS["global"]), incident_id, tenant_id)
+    """The incident's page in the Defender portal, in the form Graph's incidentWebUrl has."""
+    return "%s/incident2/%s/overview?tid=%s" % (PORTALS.get(cloud, PORTALS["global"]), quote(str(incident_id), safe=""),
+                                                quote(str(tenant_id), safe=""))
 
 
 def https_url(url):
     """The URL when it is an https link, else None: only such links go into a report, its data is not trusted."""
     return url if isinstance(url, str) and urlparse(url).scheme == "https" and urlparse(url).netloc else None
+
+
+def time_order(text):
+    """A sort key that orders ISO-8601 times by the moment they name (any fraction length, Z or offset), times that
+    cannot be read last: as text, 12:00:00.5Z would sort before 12:00:00Z."""
+    moment = parse_iso_time(text) if text else None
+    return (0, moment) if moment is not None else (1, EPOCH)
 
 
 def _age_days(moment, now):
@@ -77,7 +91,7 @@ def incident_view(api, incident, tenant_id=None, cloud="global", now=None):
         "open": status in OPEN_STATUSES,
         "classification": CLASSIFICATION.normal(incident.get(fields["classification"])),
         "determination": DETERMINATION.normal(incident.get(fields["determination"])),
-        "assigned_to": incident.get(fields["assigned_to"]) or None,
+        "assigned_to": owner(incident.get(fields["assigned_to"])),
         "created": incident.get(fields["created"]),
         "updated": incident.get(fields["updated"]),
         "age_days": _age_days(created, now),

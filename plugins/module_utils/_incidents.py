@@ -16,6 +16,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     DETERMINATION,
     SEVERITY,
     STATUS,
+    incident_entity,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError, M365DefenderError
 
@@ -27,6 +28,8 @@ ISO_TIME = re.compile(
 ENUM_FILTERS = (("status", STATUS), ("severity", SEVERITY), ("classification", CLASSIFICATION),
                 ("determination", DETERMINATION))
 TIME_FILTERS = (("created", "created_after"), ("updated", "updated_after"))
+# The earliest time a filter may name: Defender XDR has nothing older, and OData writes years below 1000 oddly.
+EARLIEST_TIME = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def utcnow():
@@ -53,12 +56,20 @@ def parse_iso_time(text):
 
 
 def parse_time_option(option, value, now=None):
-    """A point in time from ISO-8601 or a relative age such as 24h, 7d, 30m, 2w (that long ago)."""
+    """A point in time from ISO-8601 or a relative age such as 24h, 7d, 30m, 2w (that long ago), from 1970 on."""
     relative = RELATIVE_TIME.match(str(value))
-    if relative:
-        amount, unit = relative.groups()
-        return (now or utcnow()) - datetime.timedelta(seconds=int(amount) * UNIT_SECONDS[unit])
-    parsed = parse_iso_time(value)
+    try:
+        if relative:
+            amount, unit = relative.groups()
+            parsed = (now or utcnow()) - datetime.timedelta(seconds=int(amount) * UNIT_SECONDS[unit])
+        else:
+            parsed = parse_iso_time(value)
+        in_range = parsed is None or parsed.astimezone(datetime.timezone.utc) >= EARLIEST_TIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise InputError("Option '%s' got '%s', which is out of range: give a time from 1970-01-01 on, or an age "
+                         "that reaches no further back." % (option, value))
     if parsed is None:
         raise InputError("Option '%s' got '%s': use ISO-8601 (2024-05-01T00:00:00Z) or an age such as "
                          "30m, 24h, 7d, 2w." % (option, value))
@@ -78,12 +89,37 @@ def odata_string(value):
     return "'%s'" % str(value).replace("'", "''")
 
 
+def check_raw_filter(text):
+    """A raw $filter that stays inside the parentheses it is wrapped in: balanced outside string literals.
+
+    Otherwise "x) or (y" would close the wrapping and turn the other options' clauses into alternatives.
+    """
+    depth, quoted = 0, False
+    for position, char in enumerate(text):
+        if char == "'":
+            quoted = not quoted  # '' inside a literal closes and reopens it: the state comes out right
+        elif char == "(" and not quoted:
+            depth += 1
+        elif char == ")" and not quoted:
+            depth -= 1
+            if depth < 0:
+                raise InputError("Option 'filter' closes a parenthesis it did not open (character %d of '%s'); "
+                                 "parentheses must be balanced outside string literals." % (position + 1, text))
+    if quoted:
+        raise InputError("Option 'filter' has a string literal without its closing quote: '%s'. Write a quote "
+                         "inside a literal twice ('O''Brien')." % text)
+    if depth:
+        raise InputError("Option 'filter' leaves %d parenthesis(es) open: '%s'; parentheses must be balanced "
+                         "outside string literals." % (depth, text))
+    return text
+
+
 class IncidentQuery(object):
     """incident_info's filters, checked and spelled for one API; which ones the server applies."""
 
     def __init__(self, flavour, params, now=None):
         self.flavour = flavour
-        self.raw_filter = params.get("filter")
+        self.raw_filter = check_raw_filter(params["filter"]) if params.get("filter") else None
         self.enums = {}
         for name, enum in ENUM_FILTERS:
             values = params.get(name) or []
@@ -183,5 +219,6 @@ def get_incident(client, incident_id, alerts=False):
         if exc.status == 404:
             return None
         raise
+    incident_entity(flavour, incident, "GET %s" % client.absolute(path), tenant=client.tenant)
     incident.pop("@odata.context", None)
     return incident

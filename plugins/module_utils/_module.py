@@ -8,10 +8,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+import datetime
+import os
 import re
+import ssl
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import ApiClient
 from ansible_collections.secops.m365_defender.plugins.module_utils._auth import (
@@ -29,15 +34,24 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._clouds impor
     CLOUD_CHOICES,
     resolve_endpoints,
 )
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError, M365DefenderError
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError, M365DefenderError, redact
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     HttpClient,
 )
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-DOMAIN = re.compile(r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+# \Z, not $: "$" also matches before a final line break, which would let an id with a trailing newline through.
+GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\Z")
+DOMAIN = re.compile(r"^(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\Z")
+
+# The shared integer options: (name, lowest, highest, unit). The upper bounds keep values within what the
+# standard library can wait for; an hour is far above anything these waits need.
+INTEGER_RANGES = (
+    ("timeout", 1, 3600, "seconds"),
+    ("retries", 0, 20, "retries"),
+    ("device_code_timeout", 1, 3600, "seconds"),
+)
 
 
 def _env(*names):
@@ -86,25 +100,117 @@ AUTH_ARGUMENT_SPEC = dict(
 )
 
 
+def check_trimmed(option, value):
+    """Refuse an id with spaces or a line break around it (often pasted or read from a file): it would be sent as is."""
+    if isinstance(value, str) and value != value.strip():
+        raise InputError("Option '%s' has spaces or a line break around it (%r): remove them." % (option, value))
+
+
 def check_tenant(tenant):
     if not tenant:
         raise InputError("Option 'tenant_id' is required (or the AZURE_TENANT_ID environment variable): the "
                          "directory (tenant) ID or a verified domain of the tenant to sign in to.")
+    check_trimmed("tenant_id", tenant)
     if not (GUID.match(tenant) or DOMAIN.match(tenant)):
         raise InputError("Option 'tenant_id' must be a GUID or a verified domain such as contoso.com, got '%s'."
                          % tenant)
 
 
-def check_client_id(client_id):
+def check_client_id(client_id, option="client_id"):
+    check_trimmed(option, client_id)
     if client_id and not GUID.match(client_id):
-        raise InputError("Option 'client_id' must be the app's Application (client) ID, a GUID; got '%s'."
-                         % client_id)
+        raise InputError("Option '%s' must be the app's Application (client) ID, a GUID; got '%s'."
+                         % (option, client_id))
+
+
+def check_range(option, value, lowest, highest, unit):
+    if value is not None and not lowest <= value <= highest:
+        raise InputError("Option '%s' must be from %d to %d %s, got %d." % (option, lowest, highest, unit, value))
+
+
+def check_ca_path(params):
+    """A CA bundle that is missing or holds no certificate fails here, not as a TLS error of the first request."""
+    path = params.get("ca_path")
+    if not path or not params.get("validate_certs", True) or os.path.isdir(path):
+        return
+    if not os.path.isfile(path):
+        raise InputError("Option 'ca_path' names '%s', which does not exist: give a PEM file of CA certificates "
+                         "(or a folder of hashed ones)." % path)
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise InputError("Option 'ca_path' names '%s', which holds no usable PEM CA certificate: %s." % (path, exc))
+
+
+def check_options(params):
+    """The shared options that can be checked without any request, beyond what the argument spec checks."""
+    for option, lowest, highest, unit in INTEGER_RANGES:
+        check_range(option, params.get(option), lowest, highest, unit)
+    check_client_id(params.get("managed_identity_client_id"), "managed_identity_client_id")
+    check_ca_path(params)
+
+
+def _kind(value):
+    for kind, name in ((bool, "a boolean"), (dict, "a dictionary"), ((list, tuple, set), "a list"),
+                       (float, "a number with a fraction")):
+        if isinstance(value, kind):
+            return name
+    return "empty (null)" if value is None else "a %s" % type(value).__name__
+
+
+def _is_text_like(value):
+    """What Ansible turns into the same text the user wrote: strings, whole numbers, YAML dates."""
+    return isinstance(value, (str, datetime.date)) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def text_type_errors(argument_spec, params, prefix=""):
+    """Values that Ansible would turn into their Python repr for options of type str or path (a dict, a list,
+    a boolean or a float would arrive as "{'a': 1}", "True", ...), one message each."""
+    errors = []
+    for name, spec in argument_spec.items():
+        value = params.get(name)
+        kind, where = spec.get("type", "str"), prefix + name
+
+        def shown(item, spec=spec):
+            return "" if spec.get("no_log") or item is None else " (%s)" % repr(item)[:80]
+
+        if value is None:
+            continue
+        if kind in ("str", "path") and not _is_text_like(value):
+            errors.append("Option '%s' must be a string, got %s%s." % (where, _kind(value), shown(value)))
+        elif kind == "list" and spec.get("elements") in ("str", "path") and isinstance(value, (list, tuple)):
+            errors.extend("Option '%s' must be a list of strings; item %d is %s%s." % (
+                where, index, _kind(item), shown(item)) for index, item in enumerate(value, 1) if not _is_text_like(item))
+        elif kind == "dict" and spec.get("options") and isinstance(value, dict):
+            errors.extend(text_type_errors(spec["options"], value, where + "."))
+    return errors
+
+
+# Shorter values are not hidden from the output: masking them would garble unrelated text.
+SHORTEST_SECRET = 8
+
+INSECURE_WARNING = ("validate_certs is false: the TLS certificates of the sign-in and API endpoints are not verified, "
+                    "so anyone on the network path can read the credentials and tokens. Use ca_path with the CA that "
+                    "signs them instead.")
+
+TOKEN_ALWAYS_SIGNS_IN = ("secops.m365_defender.token always signs in for a new token; the token in 'auth' only lends it "
+                         "its settings (API, cloud, tenant, app and endpoints).")
+
+
+def auth_mismatch(held, connection):
+    """Why a token passed as `auth` is not used: each of its tenant, API and cloud that differs from the task's."""
+    differences = ["its %s is '%s' but this task's is '%s'" % (name, held.get(name), mine)
+                   for name, mine in (("tenant_id", connection.tenant_id), ("api", connection.api),
+                                      ("cloud", connection.cloud))
+                   if str(held.get(name) or "").lower() != str(mine or "").lower()]
+    return "The token in 'auth' is not for this task: %s." % "; ".join(differences)
 
 
 class Connection(object):
     """The settings of one connection, from the options and, where they are silent, from `auth`."""
 
     def __init__(self, params):
+        check_options(params)
         held = params.get("auth") or {}
         self.api = params.get("api") or held.get("api") or "graph"
         self.cloud = params.get("cloud") or held.get("cloud") or "global"
@@ -120,6 +226,7 @@ class Connection(object):
             defender_url=api_override if self.api == "defender" else None,
         )
         self.held_token = Token(held["access_token"], held["expires_on"], "auth") if fits else None
+        self.auth_unused = auth_mismatch(held, self) if held and not fits else None
         if not isinstance(select_flow(params), ManagedIdentityFlow):
             # A managed identity signs in to the tenant it belongs to.
             check_tenant(self.tenant_id)
@@ -133,10 +240,29 @@ class Session(object):
     Modules hold one through DefenderModule; action plugins that sign in on the controller use it directly.
     """
 
-    def __init__(self, params, display=None):
+    def __init__(self, params, display=None, check_mode=False):
         self.params = params
         self.display = display
+        self.check_mode = check_mode
+        # Every token and credential the session obtains or reads, to be hidden from the task's output, except
+        # the token the task returns on purpose (handed out).
+        self.secrets = set()
+        self.handed_out = set()
         self._connection = self._http = self._authenticator = self._client = None
+
+    def remember(self, value):
+        if isinstance(value, str) and len(value) >= SHORTEST_SECRET and value not in self.handed_out:
+            self.secrets.add(value)
+
+    def hand_out(self, value):
+        """`value` is returned on purpose (the token module's token): do not hide it."""
+        self.handed_out.add(value)
+        self.secrets.discard(value)
+
+    def _authenticator_for(self, held, auth_unused):
+        connection = self.connection
+        return Authenticator(connection.options, connection.endpoints, self.http, held=held, display=self.display,
+                             remember=self.remember, check_mode=self.check_mode, auth_unused=auth_unused)
 
     @property
     def connection(self):
@@ -150,8 +276,6 @@ class Session(object):
             if not HAS_REQUESTS:
                 raise M365DefenderError(missing_required_lib("requests"))
             params = self.params
-            if params["timeout"] <= 0 or params["retries"] < 0:
-                raise InputError("Option 'timeout' must be above 0 seconds and 'retries' 0 or more.")
             self._http = HttpClient(params["validate_certs"], params["ca_path"], params["timeout"],
                                     params["retries"])
         return self._http
@@ -160,15 +284,14 @@ class Session(object):
     def authenticator(self):
         if self._authenticator is None:
             connection = self.connection
-            self._authenticator = Authenticator(connection.options, connection.endpoints, self.http,
-                                                held=connection.held_token, display=self.display)
+            self._authenticator = self._authenticator_for(connection.held_token, connection.auth_unused)
         return self._authenticator
 
     def sign_in(self):
         """A new token from the identity provider or the token cache, even when `auth` holds a usable one."""
         connection = self.connection
-        self._authenticator = Authenticator(connection.options, connection.endpoints, self.http,
-                                            display=self.display)
+        self._authenticator = self._authenticator_for(
+            None, TOKEN_ALWAYS_SIGNS_IN if connection.held_token else connection.auth_unused)
         return self._authenticator.token()
 
     @property
@@ -182,9 +305,16 @@ class Session(object):
         if self._http is not None:
             self._http.close()
 
+    def warnings(self):
+        """The warnings for the user so far: sign-in's, and one for validate_certs=false."""
+        warnings = list(self._authenticator.warnings if self._authenticator else [])
+        if self.params.get("validate_certs") is False:
+            warnings.append(INSECURE_WARNING)
+        return warnings
+
     def report(self, result):
         """The result with what the HTTP layer did, and the warnings for the user."""
-        warnings = list(self._authenticator.warnings if self._authenticator else [])
+        warnings = self.warnings()
         if self._http is None:
             return result, warnings
         stats = self._http.stats
@@ -198,6 +328,7 @@ class Session(object):
 def token_result(session, token):
     """What secops.m365_defender.token returns for a token."""
     connection = session.connection
+    session.hand_out(token.access_token)
     return {
         "changed": False,
         "auth": auth_result(token, connection.endpoints, connection.tenant_id or token.claims.get("tid"),
@@ -213,10 +344,25 @@ class DefenderModule(AnsibleModule):
     def __init__(self, argument_spec=None, **kwargs):
         spec = dict(AUTH_ARGUMENT_SPEC)
         spec.update(argument_spec or {})
+        self.raw_params = {}
         super(DefenderModule, self).__init__(argument_spec=spec, **kwargs)
-        self.session = Session(self.params)
+        errors = text_type_errors(spec, self.raw_params)
+        if errors:
+            self.fail_json(msg=" ".join(errors))
+        self.session = Session(self.params, check_mode=self.check_mode)
         # Sessions a module opens besides its own (another API, another token); closed with it.
         self.extra_sessions = []
+
+    def open_session(self, params):
+        """One more Session (another API, another token), with this task's check mode; closed with the module."""
+        session = Session(params, check_mode=self.check_mode)
+        self.extra_sessions.append(session)
+        return session
+
+    def _load_params(self):
+        """The arguments as given, kept before the argument spec converts them (see text_type_errors)."""
+        super(DefenderModule, self)._load_params()
+        self.raw_params = copy.deepcopy(self.params)
 
     @property
     def connection(self):
@@ -238,13 +384,35 @@ class DefenderModule(AnsibleModule):
         try:
             result = action(self)
         except M365DefenderError as exc:
-            self.fail_json(msg=str(exc), **exc.details)
+            self._fail(msg=str(exc), **exc.details)
         except Exception as exc:  # pylint: disable=broad-except
-            self.fail_json(msg="Unexpected %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc())
+            self._fail(msg=redact("Unexpected %s: %s" % (type(exc).__name__, exc)),
+                       exception=redact(traceback.format_exc()))
         finally:
             for session in [self.session] + self.extra_sessions:
                 session.close()
         result, warnings = self.session.report(result)
         for warning in warnings:
             self.warn(warning)
+        self._hide_secrets()
         self.exit_json(**result)
+
+    def _fail(self, **result):
+        """fail_json, with the warnings gathered so far and every token and credential hidden."""
+        for warning in self.session.warnings():
+            self.warn(warning)
+        self._hide_secrets()
+        self.fail_json(**result)
+
+    def _hide_secrets(self):
+        """Register what the sessions obtained or read as no_log values, for the rest of the task."""
+        # AnsibleModule may warn before this module's sessions exist.
+        for session in [getattr(self, "session", None)] + getattr(self, "extra_sessions", []):
+            if session is not None:
+                self.no_log_values.update(session.secrets)
+
+    def warn(self, warning, *args, **kwargs):
+        """Warnings may repeat server text: redacted and with every secret masked (ansible-core 2.19+ does not
+        mask warnings itself)."""
+        self._hide_secrets()
+        super(DefenderModule, self).warn(remove_values(redact(warning), self.no_log_values), *args, **kwargs)

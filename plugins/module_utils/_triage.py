@@ -18,12 +18,14 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     SERVICE_SOURCE,
     SEVERITY,
     STATUS,
+    owner,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import IncidentUpdate
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import flavour_of, incident_view
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     RELATIVE_TIME,
+    IncidentQuery,
     parse_iso_time,
     parse_time_option,
     utcnow,
@@ -69,11 +71,11 @@ def _flag(where, value):
         raise _error(where, "must be true or false, got %r." % (value,))
 
 
-def _enum_value(where, enum, value):
+def _enum_value(where, enum, value, write=False):
     """Graph's spelling of a value that either API knows, in any case and separator."""
     key = enum.key(_text(where, value))
     if key is None:
-        raise _error(where, "got '%s'; allowed (any case, either API's spelling): %s." % (value, ", ".join(enum.allowed("graph"))))
+        raise _error(where, "got '%s'; allowed: %s." % (value, enum.choices_text(write=write)))
     return enum.normal(value)
 
 
@@ -153,7 +155,7 @@ def _changes(where, value, stop):
     for key, item in value.items():
         at = "%s.%s" % (where, key)
         if key in SET_ENUMS:
-            changes[key] = _enum_value(at, SET_ENUMS[key], item)
+            changes[key] = _enum_value(at, SET_ENUMS[key], item, write=True)
         elif key == "tags":
             changes[key] = list(dict.fromkeys(_texts(at, item)))
         else:
@@ -224,6 +226,8 @@ def desired(rules, view):
 
 
 def _shown(option, value):
+    if option == "assigned_to" and owner(value) is None:
+        return "none"
     if value is None or value == "":
         return "none"
     return SET_ENUMS[option].normal(value) if option in SET_ENUMS else value
@@ -267,10 +271,21 @@ def incident_plan(flavour, rules, incident, view):
             "set": _options(wanted, plan), "changes": _describe(plan)}
 
 
-def triage_plan(incidents, rules, api="graph", tenant_id=None, cloud="global", now=None):
+def check_read_options(status=None, created_after=None, now=None):
+    """The status and created_after that the incidents will be read with, checked as incident_info checks them
+    (on Graph, which knows every status), so that the role can refuse them before it signs in."""
+    statuses = [status] if isinstance(status, str) else status
+    if statuses is not None and not isinstance(statuses, (list, tuple)):
+        raise InputError("Option 'status' must be a list of statuses, got %s." % type(status).__name__)
+    IncidentQuery(flavour_of("graph"), {"status": statuses, "created_after": created_after}, now)
+
+
+def triage_plan(incidents, rules, api="graph", tenant_id=None, cloud="global", now=None, status=None,
+                created_after=None):
     """For each incident (the API's own objects) that the rules would change: what, why and how."""
     now = now or utcnow()
     parsed = parse_rules(rules, now)
+    check_read_options(status, created_after, now)
     flavour = flavour_of(api)
     if not isinstance(incidents, (list, tuple)) or not all(isinstance(item, dict) for item in incidents):
         raise InputError("The incidents must be a list of incident objects, as incident_info returns them.")

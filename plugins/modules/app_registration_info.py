@@ -37,11 +37,13 @@ options:
     default: [incident_read]
   expiry_warning_days:
     description:
-      - Warn about secrets and certificates that expire within this many days.
+      - Warn about secrets and certificates that expire within this many days, from V(0) (only expired ones) to
+        V(3650).
     type: int
     default: 30
 extends_documentation_fragment:
   - secops.m365_defender.auth
+  - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
   - secops.m365_defender.auth.READ_ONLY
 """
@@ -162,7 +164,7 @@ http:
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._auth import ManagedIdentityFlow, select_flow
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import AuthenticationError, admin_consent_url
-from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule, Session
+from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule, check_range
 from ansible_collections.secops.m365_defender.plugins.module_utils._permissions import (
     FEATURES,
     granted_permissions,
@@ -181,6 +183,7 @@ CONSENT_CODES = (700016, 65001)
 
 
 def run(module):
+    check_range("expiry_warning_days", module.params["expiry_warning_days"], 0, 3650, "days")
     connection = module.connection
     api = connection.api
     try:
@@ -194,9 +197,9 @@ def run(module):
     context = token_context(token.claims)
     needed = needed_permissions(api, context, module.params["features"])
     missing = missing_permissions(needed, granted)
-    registration = read_registration(graph_client(module), connection.client_id or token.claims.get("appid"),
-                                     module.params["expiry_warning_days"])
-    warn_about_credentials(module, registration)
+    client_id = connection.client_id or token.claims.get("appid")
+    registration = read_registration(graph_client(module), client_id, module.params["expiry_warning_days"])
+    warn_about_credentials(module, registration, client_id, connection.tenant_id or token.claims.get("tid"))
     return {
         "changed": False,
         "ready": not missing,
@@ -239,16 +242,16 @@ def graph_client(module):
     """A client for Graph's directory: the module's own on Graph, else one more sign-in, for Graph."""
     if module.connection.api == "graph":
         return module.client
-    graph = Session(dict(module.params, api="graph", auth=None))
-    module.extra_sessions.append(graph)
-    return graph.client
+    return module.open_session(dict(module.params, api="graph", auth=None)).client
 
 
-def warn_about_credentials(module, registration):
+def warn_about_credentials(module, registration, client_id, tenant):
+    """One warning per secret or certificate that expired or expires soon, naming the app and the tenant."""
+    app = "'%s' (%s)" % (registration.get("display_name") or "", client_id)
     for credential in registration.get("credentials", []):
         if credential["expired"] or credential["expiring_soon"]:
-            module.warn("The %s '%s' (%s) of the app %s on %s." % (
-                credential["type"], credential["display_name"] or "", credential["key_id"],
+            module.warn("The %s '%s' (%s) of the app %s, registered in tenant %s, %s on %s." % (
+                credential["type"], credential["display_name"] or "", credential["key_id"], app, tenant,
                 "expired" if credential["expired"] else "expires in %d day(s)" % credential["days_left"],
                 credential["end_date_time"]))
 

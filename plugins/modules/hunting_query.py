@@ -28,12 +28,15 @@ options:
     required: true
   timespan:
     description:
-      - Graph only. The time range the query looks at, as an ISO-8601 duration such as V(P7D) or V(PT12H), or
-        an interval. Microsoft's default is 30 days.
+      - Graph only. The time range the query looks at, as Graph takes it - an ISO-8601 duration back from now such
+        as V(P7D), V(PT12H) or V(P1M); a start time such as V(2026-11-01T00:00:00Z) (until now); or an interval
+        V(start/end), V(start/duration) or V(duration/end). Microsoft's default is 30 days.
+      - Checked before any request; anything else fails the task.
       - On the Defender API, filter on C(Timestamp) in the query instead.
     type: str
 extends_documentation_fragment:
   - secops.m365_defender.auth
+  - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
   - secops.m365_defender.auth.READ_ONLY
 notes:
@@ -94,13 +97,36 @@ http:
   type: dict
 """
 
+import re
+
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import parse_iso_time
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
 
 ARGUMENT_SPEC = dict(
     query=dict(type="str", required=True),
     timespan=dict(type="str"),
 )
+
+# PnYnMnWnDTnHnMnS, every part optional but at least one; days and smaller may have a fraction.
+DURATION = re.compile(r"P(?!\Z)(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+(?:[.,]\d+)?D)?"
+                      r"(?:T(?!\Z)(?:\d+(?:[.,]\d+)?H)?(?:\d+(?:[.,]\d+)?M)?(?:\d+(?:[.,]\d+)?S)?)?\Z", re.IGNORECASE)
+
+
+def check_timespan(timespan):
+    """Graph's Timespan: a duration back from now, a start time, or an interval start/end, start/duration or
+    duration/end; InputError for anything else, before any request."""
+    text = timespan.strip()
+    parts = text.split("/")
+    durations = [bool(DURATION.match(part)) for part in parts]
+    times = [None if duration else parse_iso_time(part) for part, duration in zip(parts, durations)]
+    usable = len(parts) <= 2 and all(duration or moment for duration, moment in zip(durations, times))
+    if not usable or all(durations) and len(parts) == 2:
+        raise InputError("Option 'timespan' got '%s': use an ISO-8601 duration (P7D, PT12H, P1M), a start time "
+                         "(2026-11-01T00:00:00Z), or an interval start/end, start/duration or duration/end." % timespan)
+    if len(parts) == 2 and times[0] and times[1] and times[0] > times[1]:
+        raise InputError("Option 'timespan' got '%s', an interval that ends before it starts." % timespan)
+    return text
 
 
 def run(module):
@@ -109,7 +135,8 @@ def run(module):
     query = module.params["query"]
     if not query.strip():
         raise InputError("Option 'query' must not be empty.")
-    body = flavour.hunting_body(query, module.params["timespan"])
+    timespan = check_timespan(module.params["timespan"]) if module.params["timespan"] is not None else None
+    body = flavour.hunting_body(query, timespan)
     answer = client.call("POST", flavour.hunting_path, body=body, rate=flavour.hunting_rate, idempotent=True)
     schema, results, stats = flavour.hunting_result(answer)
     result = {"changed": False, "schema": schema, "results": results, "row_count": len(results),

@@ -19,6 +19,24 @@ description:
     so re-running a playbook must not pile them up).
   - Values are accepted in any case and in each of Microsoft's spellings, and sent in the chosen API's own
     spelling. A determination that the classification does not allow is refused before anything is sent.
+  - When a write fails part-way (on Graph the fields are changed with one request and the comment is added with
+    another), the task fails with C(changed=true) if anything was applied, and RV(applied), RV(not_applied) and
+    RV(unconfirmed) (and the message) say which options were carried out, which were not, and which may have been.
+notes:
+  - "B(A comment is added once.) Neither API takes an idempotency key, so the module makes sure of it in three ways.
+    (1) A write that carries a comment is never sent twice by one task: it is not retried after a lost connection,
+    a timeout, or a 5xx other than 503. (2) When such a write gets no usable answer, the module reads the incident
+    again, at once and then every few seconds for about as long as O(timeout), and reports the comment added if it
+    shows, or fails with RV(unconfirmed) naming it if it does not. (3) Tasks on the same machine that update the
+    same incident of the same tenant (forks of one play, parallel plays of one user) take turns, holding a lock
+    file from reading the incident to the last write, so they cannot both find the comment missing and both add
+    it."
+  - "Where the guarantee stops: a comment write that the API carries out more than about twice O(timeout) seconds
+    after it was sent (the request's own timeout, then the reading again; so after the task failed with
+    RV(unconfirmed)) and a re-run that reads the incident before that happens give two copies. The failed task
+    says so; look at the incident before running it again. Tasks on different machines (two controllers, AWX
+    jobs in separate containers), of different users, or with a different temporary directory (the lock files
+    live in C($TMPDIR/secops.m365_defender-<uid>/)) do not share the lock. A comment with the same text written by anyone else counts as already there."
 author:
   - secops.m365_defender contributors (@secops)
 options:
@@ -30,12 +48,16 @@ options:
   status:
     description:
       - The new status, V(active), V(inProgress), V(resolved), or on Graph also V(awaitingAction), in any
-        spelling (V(in_progress), V(InProgress)).
-      - V(redirected) cannot be set; Defender XDR sets it when it merges incidents.
+        spelling (V(in_progress), V(InProgress)). Older data names V(active) V(New), which is accepted too.
+      - V(redirected) can be read and filtered on (M(secops.m365_defender.incident_info)) but not set. Graph's
+        update page lists it among the enum's members, but it is the state Defender XDR gives an incident that it
+        merged into another (C(redirectIncidentId) names that one), and an update cannot name a target, so it
+        is refused before any request.
     type: str
   assigned_to:
     description:
       - The user principal name or mailbox to assign the incident to. Compared without regard to case.
+      - An empty string (V("")) unassigns the incident; an incident without an assignee is left as it is.
     type: str
   classification:
     description:
@@ -43,19 +65,24 @@ options:
     type: str
   determination:
     description:
-      - The determination, in any of Microsoft's spellings.
-      - With V(truePositive) - V(multiStagedAttack), V(maliciousUserActivity), V(compromisedUser)
-        (V(CompromisedAccount)), V(malware), V(phishing), V(unwantedSoftware), V(other).
+      - The determination, by the name Graph's metadata gives it (its C(alertDetermination) member), in any case.
+      - With V(truePositive) - V(multiStagedAttack), V(maliciousUserActivity), V(compromisedAccount),
+        V(malware), V(phishing), V(unwantedSoftware), V(other).
       - With V(informationalExpectedActivity) - V(securityTesting), V(lineOfBusinessApplication),
-        V(confirmedUserActivity) (V(ConfirmedActivity)), V(other).
-      - With V(falsePositive) - V(clean) (V(notMalicious)), V(insufficientData) (V(NoEnoughDataToValidate)),
-        V(other).
+        V(confirmedActivity), V(other).
+      - With V(falsePositive) - V(notMalicious), V(notEnoughDataToValidate), V(other).
       - V(unknown) goes with every classification. The deprecated V(apt) and V(securityPersonnel) are accepted.
+      - "Also accepted: compromisedUser for compromisedAccount, confirmedUserActivity for confirmedActivity,
+        insufficientData and NoEnoughDataToValidate for notEnoughDataToValidate, clean for notMalicious,
+        NotAvailable for unknown (Microsoft's other pages and the Defender API). Each is sent in the chosen API's
+        own spelling."
     type: str
   tags:
     description:
       - Tags to put on the incident (Graph C(customTags), the Defender API's C(tags)).
       - Added to the incident's tags unless O(purge_tags) is V(true).
+      - Each tag must be a non-empty string; a dictionary, a list, V(true)/V(false) or a number with a fraction is
+        refused before any request rather than written as its Python text (quote such a tag in YAML).
     type: list
     elements: str
   purge_tags:
@@ -69,6 +96,7 @@ options:
     type: str
 extends_documentation_fragment:
   - secops.m365_defender.auth
+  - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
 attributes:
   check_mode:
@@ -132,6 +160,31 @@ api:
   returned: success
   type: str
   sample: graph
+applied:
+  description:
+    - The options whose change the API carried out, of V(status), V(assigned_to), V(classification),
+      V(determination), V(tags) and V(comment).
+  returned: when a write was sent (also when the task failed after that)
+  type: list
+  elements: str
+  sample: [status, tags]
+not_applied:
+  description:
+    - The options whose change was not carried out, because their request was refused or was not sent after an
+      earlier one failed. Empty when the update succeeded.
+  returned: when a write was sent (also when the task failed after that)
+  type: list
+  elements: str
+  sample: [comment]
+unconfirmed:
+  description:
+    - The options whose request got no usable answer (a timeout, a lost connection, a 5xx other than 503) and which
+      did not show on the incident when it was read again for about O(timeout) seconds. They may still be carried
+      out; they were not sent again. Empty when the update succeeded.
+  returned: when a write was sent (also when the task failed after that)
+  type: list
+  elements: str
+  sample: []
 http:
   description: What the HTTP layer did.
   returned: success
@@ -159,13 +212,10 @@ http:
       returned: success
 """
 
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import (
     IncidentUpdate,
-    apply_plan,
-    predicted,
+    update_incident,
 )
-from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import get_incident
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
 
 ARGUMENT_SPEC = dict(
@@ -184,18 +234,12 @@ def run(module):
     client = module.client
     update = IncidentUpdate(client.flavour, module.params)
     incident_id = client.flavour.check_incident_id(module.params["incident_id"])
-    current = get_incident(client, incident_id)
-    if current is None:
-        raise ApiError("Incident %s does not exist in tenant %s (%s API)." % (
-            incident_id, client.tenant, client.flavour.name), status=404, tenant_id=client.tenant)
-    plan = update.plan(current)
-    if not plan.changed:
-        incident = current
-    elif module.check_mode:
-        incident = predicted(current, plan, client.flavour)
-    else:
-        incident = apply_plan(client, incident_id, plan, current)
-    result = {"changed": plan.changed, "incident": incident, "api": client.flavour.name}
+    plan, outcome = update_incident(client, update, incident_id, check_mode=module.check_mode)
+    for warning in outcome.warnings:
+        module.warn(warning)
+    result = {"changed": plan.changed, "incident": outcome.incident, "api": client.flavour.name}
+    if outcome.wrote:
+        result.update(applied=outcome.applied, not_applied=[], unconfirmed=[])
     if module._diff:
         result["diff"] = {"before": plan.before, "after": plan.after}
     return result

@@ -32,7 +32,9 @@ options:
       - Only incidents with one of these statuses.
       - Any spelling and case is accepted, for example V(in_progress), V(inProgress) or V(InProgress).
       - Graph knows V(active), V(inProgress), V(resolved), V(redirected), V(awaitingAction); the Defender API
-        knows all but V(awaitingAction).
+        knows all but V(awaitingAction). Older data names V(active) V(New), which is accepted too.
+      - V(redirected) marks an incident that Defender XDR merged into another; it can be read and filtered on, but
+        M(secops.m365_defender.incident) cannot set it.
     type: list
     elements: str
   severity:
@@ -53,8 +55,12 @@ options:
     elements: str
   determination:
     description:
-      - Only incidents with one of these determinations, in any of Microsoft's spellings (for example
-        V(compromisedUser) and V(CompromisedAccount) are the same).
+      - Only incidents with one of these determinations, by the names of Graph's metadata (V(compromisedAccount),
+        V(notMalicious), V(notEnoughDataToValidate), V(confirmedActivity), V(malware), ...; see
+        M(secops.m365_defender.incident) for the list), in any case.
+      - "Also accepted: compromisedUser for compromisedAccount, confirmedUserActivity for confirmedActivity,
+        insufficientData and NoEnoughDataToValidate for notEnoughDataToValidate, clean for notMalicious,
+        NotAvailable for unknown. Each is sent in the chosen API's own spelling."
     type: list
     elements: str
   created_after:
@@ -69,6 +75,8 @@ options:
   filter:
     description:
       - A raw OData C($filter) expression, combined with the other filters by C(and).
+      - It is put in parentheses, so its own parentheses must be balanced outside string literals and every
+        literal closed (a quote inside one written twice, V(O''Brien)); otherwise it is refused before any request.
       - Written in the chosen API's own field names and enum spellings.
     type: str
   limit:
@@ -90,6 +98,7 @@ options:
     default: false
 extends_documentation_fragment:
   - secops.m365_defender.auth
+  - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
   - secops.m365_defender.auth.READ_ONLY
 """

@@ -17,16 +17,21 @@ description:
     legacy Microsoft Defender XDR API, with its expiry and its non-secret claims.
   - Pass the returned RV(auth) to other modules of this collection with their O(auth) option, so that a play
     signs in once instead of once per task.
-  - Application context with a client secret or a certificate (client credentials grant), in the app's own
-    tenant or, in partner context, in a customer tenant that has consented to a multi-tenant app.
-  - The module always signs in. Given O(auth), it takes the API, cloud, tenant, app and endpoints from it
-    where its own options are silent, so that a play can renew a token with the same settings.
+  - Application context with a client secret, a certificate, a federated token or an Azure managed identity, in
+    the app's own tenant or, in partner context, in a customer tenant that has consented to a multi-tenant app.
+  - User context with a device code (the task shows the code and waits) or, deprecated by Microsoft, a password.
+  - Unlike the other modules, this module never uses the token in O(auth) itself; it always signs in (or takes a
+    token that is still valid from O(token_cache_path)). Given O(auth), it takes the API, cloud, tenant, app and
+    endpoints from it where its own options are silent, so that a play can renew a token with the same settings;
+    without credentials it fails saying so.
   - The task's output is hidden, as with C(no_log), because the result holds the access token; the
-    registered variable holds everything.
+    registered variable holds everything. Its warnings (a token cache made private or unreadable, the password
+    flow, O(validate_certs=false)) are still shown.
 author:
   - secops.m365_defender contributors (@secops)
 extends_documentation_fragment:
   - secops.m365_defender.auth
+  - secops.m365_defender.auth.DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
   - secops.m365_defender.auth.READ_ONLY
 """
@@ -55,6 +60,52 @@ EXAMPLES = r"""
 - name: Show which application roles the token carries
   ansible.builtin.debug:
     var: legacy_token.claims.roles
+
+- name: Sign a user in with a device code (the task shows the code and waits), keeping the sign-in for later runs
+  secops.m365_defender.token:
+    auth_flow: device_code
+    tenant_id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-000000000000
+    token_cache_path: ~/.cache/m365d-token-cache.json
+    device_code_timeout: 600
+  register: analyst_token
+
+- name: Sign a user in with a password (deprecated by Microsoft and impossible with MFA; prefer device_code)
+  secops.m365_defender.token:
+    auth_flow: password
+    tenant_id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-000000000000
+    username: analyst@contoso.onmicrosoft.com
+    password: "{{ vault_analyst_password }}"
+  register: password_token
+
+- name: Sign in as the Azure machine's system-assigned managed identity
+  secops.m365_defender.token:
+    auth_flow: managed_identity
+  register: identity_token
+
+- name: Sign in as a user-assigned managed identity
+  secops.m365_defender.token:
+    managed_identity_client_id: 11111111-2222-3333-4444-555555555555
+  register: assigned_identity_token
+
+- name: Partner context - a token in each customer's tenant for the multi-tenant app they consented to
+  secops.m365_defender.token:
+    tenant_id: "{{ item }}"
+    client_id: 00000000-0000-0000-0000-000000000000
+    client_secret: "{{ vault_partner_app_secret }}"
+  loop:
+    - 6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50
+    - fabrikam.onmicrosoft.com
+  register: customer_tokens
+
+- name: Read each customer's incidents with its own token
+  secops.m365_defender.incident_info:
+    auth: "{{ item.auth }}"
+    status: [active]
+  loop: "{{ customer_tokens.results }}"
+  loop_control:
+    label: "{{ item.item }}"
 """
 
 RETURN = r"""

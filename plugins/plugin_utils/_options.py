@@ -11,10 +11,15 @@ __metaclass__ = type
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.secops.m365_defender.plugins.module_utils._module import text_type_errors
+
 
 def validated_options(args, argument_spec):
     """The options with defaults and environment fallbacks applied; AnsibleError listing what is wrong."""
     result = ArgumentSpecValidator(argument_spec).validate(dict(args))
     if result.error_messages:
         raise AnsibleError("; ".join(result.error_messages))
+    errors = text_type_errors(argument_spec, args)
+    if errors:
+        raise AnsibleError(" ".join(errors))
     return result.validated_parameters

@@ -123,8 +123,10 @@ def rsa_key(name="default"):
     return _KEYS[name]
 
 
-def make_certificate(key, common_name="secops-unit-test", issuer_key=None, issuer_name=None, ip_address=None):
-    """A certificate for `key`, self-signed unless an issuer key and name are given."""
+def make_certificate(key, common_name="secops-unit-test", issuer_key=None, issuer_name=None, ip_address=None,
+                     valid_days=(-1, 30)):
+    """A certificate for `key`, self-signed unless an issuer key and name are given, valid from and until these
+    days from now."""
     import ipaddress
 
     from cryptography import x509
@@ -140,8 +142,8 @@ def make_certificate(key, common_name="secops-unit-test", issuer_key=None, issue
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
+        .not_valid_before(now + datetime.timedelta(days=valid_days[0]))
+        .not_valid_after(now + datetime.timedelta(days=valid_days[1]))
     )
     if ip_address:
         builder = builder.add_extension(
@@ -305,7 +307,7 @@ FAKE_USER = {"upn": "analyst@contoso.example", "password": "Correct-Horse-1", "o
 
 
 def entra_error(status, error, code, description, **extra):
-    """An Entra ID error answer (reference §3)."""
+    """An Entra ID error answer (docs/microsoft-apis.md §3)."""
     body = {"error": error, "error_description": "AADSTS%d: %s\r\nTrace ID: t\r\nCorrelation ID: c" % (code, description),
             "error_codes": [code], "trace_id": "t", "correlation_id": "c"}
     body.update(extra)
@@ -516,7 +518,7 @@ class FakeDirectory(object):
                                    "value": copy.deepcopy(matching)})
 
 
-# Spellings each API takes in an incident PATCH body (reference §4). Defender compares case-sensitively; Graph
+# Spellings each API takes in an incident PATCH body (docs/microsoft-apis.md §4). Defender compares case-sensitively; Graph
 # parses enum members without regard to case (its own update example sends "TruePositive"), and its pages spell
 # some determinations two ways, so this fake takes both.
 PATCH_VALUES = {
@@ -543,7 +545,7 @@ GRAPH_COMMENT_TYPE = "microsoft.graph.security.alertComment"
 class IncidentService(object):
     """One incident API as the unit tests need it: GET and PATCH one incident, Graph's comment POST, hunting.
 
-    Follows reference §4 and §6: Graph PATCH takes assignedTo, classification, determination, status and
+    Follows docs/microsoft-apis.md §4 and §6: Graph PATCH takes assignedTo, classification, determination, status and
     customTags; the Defender API takes status, assignedTo, classification, determination, tags and comment (which
     it appends); Graph adds comments with POST .../comments, body {"@odata.type": alertComment, "comment"} and
     answers with every comment of the incident. Writes change `incidents` in place and are listed in `writes`

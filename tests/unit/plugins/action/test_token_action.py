@@ -16,6 +16,7 @@ import pytest
 import yaml
 from ansible.playbook.task import Task
 
+from ansible_collections.secops.m365_defender.plugins.action import token as token_action
 from ansible_collections.secops.m365_defender.plugins.action.token import ActionModule
 from ansible_collections.secops.m365_defender.plugins.module_utils import _http, _module
 from ansible_collections.secops.m365_defender.plugins.modules import token as token_module
@@ -45,10 +46,18 @@ class Display(object):
     def __init__(self, events):
         self.events = events
         self.shown = []
+        self.warnings = []
+        self.deprecations = []
 
     def display(self, message, color=None, **kwargs):  # pylint: disable=unused-argument
         self.shown.append((message, color))
         self.events.append(("display",))
+
+    def warning(self, message):
+        self.warnings.append(message)
+
+    def deprecated(self, message, version=None, date=None, collection_name=None):
+        self.deprecations.append((message, version, date, collection_name))
 
 
 @pytest.fixture(autouse=True)
@@ -204,21 +213,63 @@ def test_device_code_reuses_the_cached_sign_in_without_showing_a_code(entra, clo
     assert len(entra.device_requests) == 1
 
 
-def test_sign_in_warnings_are_returned(entra, clock, tmp_path):
+@pytest.fixture(params=[False, True], ids=["core-2.16", "core-2.19"])
+def core_shows_hidden_warnings(request, monkeypatch):
+    monkeypatch.setattr(token_action, "CORE_SHOWS_HIDDEN_WARNINGS", request.param)
+    return request.param
+
+
+def test_sign_in_warnings_are_shown_although_the_result_is_hidden(entra, clock, tmp_path, core_shows_hidden_warnings):
     cache = tmp_path / "cache.json"
     cache.write_text("{}")
     os.chmod(str(cache), 0o644)
-    plugin = action(device_args(token_cache_path=str(cache)))
-    attach_display(plugin, entra)
+    plugin = action(device_args(token_cache_path=str(cache), validate_certs=False))
+    display = attach_display(plugin, entra)
     result = plugin.run(task_vars={})
-    assert "failed" not in result
-    assert len(result["warnings"]) == 1 and "was readable by others" in result["warnings"][0]
+    assert "failed" not in result and result["_ansible_no_log"] is True
+    assert len(result["warnings"]) == 2, "kept for the registered variable"
+    assert "was readable by others" in result["warnings"][0]
+    assert "validate_certs is false" in result["warnings"][1]
+    # Shown by the plugin only where ansible-core drops them with the hidden result: never twice.
+    assert display.warnings == ([] if core_shows_hidden_warnings else result["warnings"])
 
 
-def test_no_warnings_key_without_warnings(entra, clock):
+def test_no_warnings_without_a_reason(entra, clock):
     plugin = action(device_args())
-    attach_display(plugin, entra)
+    display = attach_display(plugin, entra)
     assert "warnings" not in plugin.run(task_vars={})
+    assert display.warnings == []
+
+
+def test_module_warnings_and_deprecations_are_shown_although_the_result_is_hidden(transport, monkeypatch):
+    """ansible-core 2.16 drops them with the rest of a no_log result: the password flow's deprecation, a cache fixed."""
+    monkeypatch.setattr(token_action, "CORE_SHOWS_HIDDEN_WARNINGS", False)
+    plugin = action({"tenant_id": TENANT, "client_id": CLIENT, "username": "u", "password": "p"})
+    display = attach_display(plugin, FakeEntra(LOGIN, TENANT))
+    deprecation = {"msg": "going", "version": "2.0.0", "collection_name": "secops.m365_defender"}
+    plugin._execute_module.return_value = {"changed": False, "auth": {"access_token": "a.b.c"},
+                                           "warnings": ["auth_flow 'password' (ROPC) is deprecated"],
+                                           "deprecations": [deprecation]}
+    result = plugin.run(task_vars={})
+    assert result["_ansible_no_log"] is True and result["auth"] == {"access_token": "a.b.c"}
+    assert display.warnings == ["auth_flow 'password' (ROPC) is deprecated"]
+    assert display.deprecations == [("going", "2.0.0", None, "secops.m365_defender")]
+    assert result["warnings"] == ["auth_flow 'password' (ROPC) is deprecated"]
+    assert result["deprecations"] == [deprecation]
+
+
+def test_the_core_version_decides_who_shows_the_warnings():
+    from ansible.release import __version__
+
+    assert token_action.CORE_SHOWS_HIDDEN_WARNINGS is (tuple(int(part) for part in __version__.split(".")[:2]) >= (2, 19))
+
+
+def test_failed_module_result_keeps_its_warnings_for_the_callback(transport):
+    plugin = action({"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s"})
+    display = attach_display(plugin, FakeEntra(LOGIN, TENANT))
+    plugin._execute_module.return_value = {"failed": True, "msg": "no", "warnings": ["w"]}
+    result = plugin.run(task_vars={})
+    assert result["warnings"] == ["w"] and display.warnings == []
 
 
 @pytest.mark.parametrize("outcome", ["success", "failure"])
@@ -284,3 +335,41 @@ def test_other_flows_run_the_module(transport, flow):
     plugin.run(task_vars={})
     assert plugin._execute_module.call_count == 1
     assert transport.seen == []
+
+
+# ----- secrets on the controller: masked as a module would, server text redacted
+
+
+def test_a_failure_that_echoes_a_credential_or_a_token_hides_both(transport, clock):
+    jwt = make_jwt({"aud": "x"})
+    entra = transport.handler = FakeEntra(LOGIN, TENANT, device_outcome=entra_error(
+        400, "authorization_declined", 65004, "Declined device-code-1 (bearer %s)." % jwt))
+    plugin = action(device_args())
+    attach_display(plugin, entra)
+    result = plugin.run(task_vars={})
+    assert result["failed"] is True and "AADSTS65004" in result["msg"]
+    assert "device-code-1" not in json.dumps(result), "the device code it sent is a no_log value"
+    assert jwt not in json.dumps(result)
+    assert "Declined ******** (bearer <redacted>)." in result["msg"]
+
+
+def test_an_unexpected_error_is_a_clean_redacted_failure(entra, clock, monkeypatch):
+    jwt = make_jwt({"aud": "x"})
+
+    def explode(session):
+        raise KeyError("Authorization: Bearer %s" % jwt)
+
+    monkeypatch.setattr(_module.Session, "sign_in", explode)
+    plugin = action(device_args())
+    attach_display(plugin, entra)
+    result = plugin.run(task_vars={})
+    assert result["failed"] is True and result["msg"].startswith("Unexpected KeyError")
+    assert jwt not in json.dumps(result)
+
+
+def test_check_mode_creates_no_token_cache_on_the_controller(entra, clock, tmp_path):
+    plugin = action(device_args(token_cache_path=str(tmp_path / "cache.json")), check_mode=True)
+    attach_display(plugin, entra)
+    result = plugin.run(task_vars={})
+    assert result["auth"]["access_token"] == entra.access_token
+    assert os.listdir(str(tmp_path)) == []

@@ -32,7 +32,7 @@ def graph_incident(number, severity, status, created, **extra):
                 "severity": severity, "status": status, "classification": "unknown", "determination": "unknown",
                 "assignedTo": None, "createdDateTime": created, "lastUpdateDateTime": created,
                 "customTags": [], "systemTags": [], "comments": [],
-                "incidentWebUrl": "https://security.microsoft.com/incidents/%d?tid=%s" % (number, CONTOSO)}
+                "incidentWebUrl": "https://security.microsoft.com/incident2/%d/overview?tid=%s" % (number, CONTOSO)}
     incident.update(extra)
     return incident
 
@@ -111,7 +111,7 @@ def test_per_tenant_sections(report):
 def test_oldest_open_incidents_come_first_across_tenants(report):
     assert [(row["tenant"], row["id"]) for row in report["oldest_open"]] == [
         ("contoso", "2"), ("fabrikam", "10"), ("contoso", "1")]
-    assert report["oldest_open"][1]["url"] == "https://security.microsoft.com/incidents/10?tid=" + FABRIKAM
+    assert report["oldest_open"][1]["url"] == "https://security.microsoft.com/incident2/10/overview?tid=" + FABRIKAM
 
 
 def test_a_failed_tenant_is_reported_with_its_reason_and_consent_url(report):
@@ -152,7 +152,7 @@ def test_the_chart_splits_each_bar_by_severity_in_proportion(report):
 def test_links_are_only_https():
     hostile = graph_incident(1, "high", "active", "2026-11-20T12:00:00Z", incidentWebUrl="javascript:alert(1)")
     report = incident_report([contoso([hostile])], now=NOW)
-    assert report["incidents"][0]["url"] == "https://security.microsoft.com/incidents/1?tid=" + CONTOSO
+    assert report["incidents"][0]["url"] == "https://security.microsoft.com/incident2/1/overview?tid=" + CONTOSO
 
 
 def test_csv_has_one_row_per_incident_and_neutralises_formulas(report):
@@ -184,3 +184,46 @@ def test_incident_view_reads_both_apis_alike():
     for key in ("id", "severity", "status", "open", "age_days", "service_sources", "url"):
         assert graph[key] == defender[key], key
     assert graph["service_sources"] == ["microsoftDefenderForCloudApps"] and graph["age_days"] == 1.0
+
+
+def test_oldest_open_are_ordered_by_time_not_by_text():
+    # As text, ".5Z" sorts before "Z" and "13:00+02:00" after "12:00Z": both orders would be wrong.
+    incidents = [
+        graph_incident(1, "high", "active", "2026-11-20T12:00:00.5Z"),
+        graph_incident(2, "high", "active", "2026-11-20T12:00:00Z"),
+        graph_incident(3, "high", "active", "2026-11-20T13:00:00+02:00"),
+        graph_incident(4, "high", "active", "2026-11-20T12:00:00.0000001Z"),
+        graph_incident(5, "high", "active", "2026-11-20T12:00:00.123Z"),
+        graph_incident(6, "high", "active", "2026-11-20T11:59:59.9999999"),
+    ]
+    report = incident_report([contoso(incidents)], now=NOW)
+    assert [row["id"] for row in report["oldest_open"]] == ["3", "6", "2", "4", "5", "1"]
+
+
+@pytest.mark.parametrize("api", ["graph", "defender"])
+def test_status_new_counts_as_open_in_the_active_column(api):
+    if api == "graph":
+        entry = contoso([graph_incident(1, "high", "New", "2026-11-20T12:00:00Z")])
+    else:
+        entry = fabrikam([defender_incident(1, "High", "New", "2026-11-20T12:00:00Z")])
+    report = incident_report([entry], now=NOW)
+    assert report["totals"]["open"] == 1
+    assert report["by_status"] == {"active": 1, "inProgress": 0, "awaitingAction": 0, "resolved": 0, "redirected": 0}
+    assert [row["id"] for row in report["oldest_open"]] == ["1"]
+
+
+@pytest.mark.parametrize("owner", ["Unassigned", "unassigned", None, ""])
+def test_an_incident_assigned_to_the_text_unassigned_has_no_owner(owner):
+    report = incident_report([fabrikam([defender_incident(1, "High", "Active", "2026-11-20T12:00:00Z",
+                                                          assignedTo=owner)])], now=NOW)
+    assert report["incidents"][0]["assigned_to"] is None
+    assert incident_report_csv(report).splitlines()[1].split(",")[8] == ""
+
+
+def test_links_are_built_as_graphs_incident_web_url_per_cloud():
+    entry = fabrikam([defender_incident(10, "High", "Active", "2026-11-20T12:00:00Z")])
+    assert incident_report([entry], now=NOW)["incidents"][0]["url"] == (
+        "https://security.microsoft.com/incident2/10/overview?tid=" + FABRIKAM)
+    entry["cloud"] = "gcc_high"
+    assert incident_report([entry], now=NOW)["incidents"][0]["url"] == (
+        "https://security.microsoft.us/incident2/10/overview?tid=" + FABRIKAM)

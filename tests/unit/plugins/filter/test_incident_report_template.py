@@ -87,5 +87,5 @@ def test_no_markup_from_the_data(page):
 
 def test_links_are_https_only(page):
     hrefs = [value for name, value in page.attributes if name == 'href']
-    assert hrefs and all(href.startswith('https://security.microsoft.com/incidents/') for href in hrefs)
+    assert hrefs and all(href.startswith('https://security.microsoft.com/incident2/') for href in hrefs)
     assert not any('javascript:' in (value or '') for name, value in page.attributes)

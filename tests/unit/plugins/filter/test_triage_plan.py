@@ -40,7 +40,7 @@ def test_ages_count_from_now_given_as_iso_text():
     [entry] = triage_plan(incidents, RULES, api="defender", tenant_id=TENANT, cloud="gcc_high",
                           now="2026-11-26T12:00:00Z")
     assert entry == {"incident_id": "924565", "title": "Suspicious email forwarding activity",
-                     "url": "https://security.microsoft.us/incidents/924565?tid=" + TENANT,
+                     "url": "https://security.microsoft.us/incident2/924565/overview?tid=" + TENANT,
                      "rules": ["young and high"], "set": {"status": "inProgress", "tags": ["triaged"]},
                      "changes": ["status: active -> inProgress", "tags: + triaged"]}
     assert triage_plan(incidents, RULES, api="defender", now="2026-11-26T14:00:00Z") == []
@@ -49,7 +49,7 @@ def test_ages_count_from_now_given_as_iso_text():
 def test_cloud_none_means_global():
     [entry] = triage_plan([defender_incident("2026-11-26T11:00:00Z")], RULES, api="defender", tenant_id=TENANT,
                           cloud=None, now="2026-11-26T12:00:00Z")
-    assert entry["url"].startswith("https://security.microsoft.com/incidents/924565")
+    assert entry["url"].startswith("https://security.microsoft.com/incident2/924565/overview?tid=")
 
 
 def test_an_empty_list_only_checks_the_rules():
@@ -73,7 +73,8 @@ def test_the_documentation_sidecar_documents_every_option():
     with open(path) as handle:
         docs = yaml.safe_load(handle)
     assert docs["DOCUMENTATION"]["name"] == "triage_plan"
-    assert set(docs["DOCUMENTATION"]["options"]) == {"_input", "rules", "api", "tenant_id", "cloud", "now"}
+    assert set(docs["DOCUMENTATION"]["options"]) == {"_input", "rules", "api", "tenant_id", "cloud", "now", "status",
+                                                     "created_after"}
     assert set(docs["DOCUMENTATION"]["options"]["rules"]["suboptions"]) == {"name", "match", "set", "stop"}
     assert "triage_plan" in docs["EXAMPLES"]
     assert "_value" in docs["RETURN"]

@@ -30,7 +30,7 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
 GRAPH_URL = "https://graph.sandbox.test:8443"
 DEFENDER_URL = "https://defender.sandbox.test:8443"
 
-# (enum, graph spelling, defender spelling), from reference §4; None = that API has no such value.
+# (enum, graph spelling, defender spelling), from docs/microsoft-apis.md §4; None = that API has no such value.
 PAIRS = [
     (STATUS, "active", "Active"),
     (STATUS, "inProgress", "InProgress"),
@@ -63,7 +63,7 @@ PAIRS = [
     (DETERMINATION, "lineOfBusinessApplication", "LineOfBusinessApplication"),
 ]
 
-# The other spellings of reference §4 (and the Defender docs' own disagreements) -> (graph, defender).
+# The other spellings of docs/microsoft-apis.md §4 (and the Defender docs' own disagreements) -> (graph, defender).
 ALIASES = [
     (DETERMINATION, "CompromisedAccount", "compromisedAccount", "CompromisedAccount"),
     (DETERMINATION, "CompromisedUser", "compromisedAccount", "CompromisedAccount"),
@@ -124,7 +124,7 @@ def test_every_spelling_of_both_apis_maps_to_each_apis_own(enum, graph, defender
 
 
 @pytest.mark.parametrize("enum, given, graph, defender", ALIASES, ids=[alias[1] for alias in ALIASES])
-def test_aliases_of_the_reference(enum, given, graph, defender):
+def test_aliases_microsoft_pages_use(enum, given, graph, defender):
     for value in spellings(given):
         assert enum.to_api("graph", value) == graph
         assert enum.to_api("defender", value) == defender
@@ -145,8 +145,8 @@ def test_unknown_value_names_the_option_and_the_allowed_values(api):
         SEVERITY.to_api(api, "critical")
     message = raised.value.message
     assert "'severity'" in message and "'critical'" in message and api in message
-    for value in SEVERITY.allowed(api):
-        assert value in message
+    # Graph's names, one per value, whichever API; the Defender API's other name is listed once as accepted too.
+    assert "allows: high, informational, low, medium, unknown (any case; also accepted: UnSpecified for unknown)." in message
     assert SEVERITY.key("critical") is None
 
 
@@ -156,7 +156,7 @@ def test_awaiting_action_is_refused_on_defender_only():
         STATUS.to_api("defender", "awaiting_action")
     message = raised.value.message
     assert "'status'" in message
-    assert "Active, InProgress, Redirected, Resolved" in message
+    assert "allows: active, inProgress, redirected, resolved (any case" in message
     assert "awaitingAction" not in message
 
 
@@ -292,6 +292,95 @@ def test_next_link_to_another_origin_is_refused(transport, foreign):
     assert "another origin" in raised.value.message
     assert raised.value.details["tenant_id"] == "contoso.example"
     assert len(transport.seen) == 1, "the access token must not be sent to another origin"
+
+
+@pytest.mark.parametrize("value, words", [
+    ("abc", "'value' is a string"),
+    (["1", "2", "3"], "'value' is a list holding a string"),
+    ([{"id": "1"}, None], "'value' is a list holding null"),
+    ({"id": "1"}, "'value' is an object"),
+    (7, "'value' is a number"),
+    (None, "'value' is null"),
+    ("missing", "'value' is missing"),
+])
+def test_a_page_that_is_not_a_list_of_objects_is_refused_naming_the_endpoint(transport, value, words):
+    """{"value": "abc"} must not become three incidents."""
+    client = make_client("graph")
+    transport.answer(make_response(200, {} if value == "missing" else {"value": value}))
+    with pytest.raises(ApiError) as raised:
+        list(client.iterate("/security/incidents", {"$top": 50}, 50))
+    assert words in raised.value.message
+    assert "GET %s/v1.0/security/incidents" % GRAPH_URL in raised.value.message
+    assert raised.value.details["tenant_id"] == "contoso.example"
+    assert client.pages_read == 0, "a page that cannot be used was not read"
+
+
+def test_a_bad_second_page_stops_the_listing_after_the_good_one(transport):
+    client = make_client("graph")
+    link = GRAPH_URL + "/v1.0/security/incidents?$skip=1"
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": link}),
+                     make_response(200, {"value": "abc"}))
+    iterator = client.iterate("/security/incidents", {"$top": 50}, 50)
+    assert next(iterator) == {"id": "1"}
+    with pytest.raises(ApiError):
+        next(iterator)
+    assert client.pages_read == 1
+
+
+@pytest.mark.parametrize("link", [
+    "HTTPS://GRAPH.SANDBOX.TEST:8443/v1.0/security/incidents?$skip=1",
+    "Https://graph.sandbox.test:8443/v1.0/security/incidents?$skip=1",
+    "/v1.0/security/incidents?$skip=1",
+    "incidents?$skip=1",
+    "?$skip=1",
+    "  https://graph.sandbox.test:8443/v1.0/security/incidents?$skip=1",
+])
+def test_next_links_in_any_case_or_relative_are_followed_to_the_same_place(transport, link):
+    client = make_client("graph")
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": link}),
+                     make_response(200, {"value": [{"id": "2"}]}))
+    assert list(client.iterate("/security/incidents", {"$top": 50}, 50)) == [{"id": "1"}, {"id": "2"}]
+    second = transport.seen[1]
+    assert second.url == GRAPH_URL + "/v1.0/security/incidents?$skip=1"
+    assert second.headers["Authorization"] == "Bearer the-access-token"
+    assert client.pages_read == 2
+
+
+def test_a_default_port_written_out_is_the_same_origin(transport):
+    endpoints = resolve_endpoints(api="graph", graph_url="https://graph.sandbox.test", defender_url=DEFENDER_URL)
+    client = ApiClient(endpoints, HttpClient(retries=0, sleep=lambda seconds: None), FakeAuthenticator("t"), "contoso.example")
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink":
+                                         "https://Graph.Sandbox.Test:443/v1.0/security/incidents?$skip=1"}),
+                     make_response(200, {"value": []}))
+    assert list(client.iterate("/security/incidents", {"$top": 50}, 50)) == [{"id": "1"}]
+    assert transport.seen[1].host == "graph.sandbox.test"
+
+
+@pytest.mark.parametrize("foreign", [
+    "HTTPS://EVIL.TEST/v1.0/security/incidents?$skip=50",
+    "//evil.test/v1.0/security/incidents?$skip=50",
+    "HTTP://graph.sandbox.test:8443/v1.0/security/incidents?$skip=50",
+    "https://graph.sandbox.test:99999/v1.0/security/incidents?$skip=50",
+    "https://graph.sandbox.test:8443@evil.test/v1.0/security/incidents",
+    "javascript:alert(1)",
+])
+def test_next_links_to_another_origin_in_any_spelling_are_refused(transport, foreign):
+    client = make_client("graph")
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": foreign}))
+    with pytest.raises(ApiError) as raised:
+        list(client.iterate("/security/incidents", {"$top": 50}, 50))
+    assert "another origin" in raised.value.message
+    assert len(transport.seen) == 1, "the access token must not be sent to another origin"
+
+
+@pytest.mark.parametrize("link", [50, {"href": "x"}, ["x"], True])
+def test_a_next_link_that_is_not_text_is_refused(transport, link):
+    client = make_client("graph")
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": link}))
+    with pytest.raises(ApiError) as raised:
+        list(client.iterate("/security/incidents", {"$top": 50}, 50))
+    assert "'@odata.nextLink' is" in raised.value.message and "where a URL belongs" in raised.value.message
+    assert len(transport.seen) == 1
 
 
 def test_a_repeated_next_link_is_refused(transport):
@@ -439,16 +528,35 @@ def test_defender_hunting_body_has_no_timespan():
 
 
 def test_hunting_results_in_each_apis_shape():
-    """Reference §6: Graph answers lower-case schema/results without stats, Defender Schema/Results/Stats."""
+    """docs/microsoft-apis.md §6: Graph answers lower-case schema/results without stats, Defender Schema/Results/Stats."""
     graph = {"@odata.context": "x#microsoft.graph.security.huntingQueryResults",
              "schema": [{"name": "Title", "type": "String"}], "results": [{"Title": "a"}, {"Title": "b"}]}
     defender = {"Stats": {"ExecutionTime": 0.41, "resource_usage": {"cpu": {"total": 0.0}}},
                 "Schema": [{"Name": "Title", "Type": "String"}], "Results": [{"Title": "a"}]}
     assert FLAVOURS["graph"].hunting_result(graph) == (graph["schema"], graph["results"], None)
     assert FLAVOURS["defender"].hunting_result(defender) == (defender["Schema"], defender["Results"], defender["Stats"])
-    assert FLAVOURS["graph"].hunting_result({}) == ([], [], None)
-    assert FLAVOURS["defender"].hunting_result({"Schema": None, "Results": None}) == ([], [], None)
-    assert FLAVOURS["graph"].hunting_result(defender)[:2] == ([], []), "each API's own keys only"
+    assert FLAVOURS["graph"].hunting_result({"results": []}) == ([], [], None), "no rows, no schema: an empty result"
+    assert FLAVOURS["defender"].hunting_result({"Schema": None, "Results": []}) == ([], [], None)
+    with pytest.raises(ApiError):
+        # each API's own keys only: Graph's answer has no 'Results'
+        FLAVOURS["graph"].hunting_result(defender)
+
+
+@pytest.mark.parametrize("api, body, words", [
+    ("graph", {}, "'results' is missing"),
+    ("graph", {"schema": [], "results": "abc"}, "'results' is a string"),
+    ("graph", {"schema": [], "results": ["a", "b"]}, "'results' is a list holding a string"),
+    ("graph", {"schema": "Title", "results": []}, "'schema' is a string"),
+    ("graph", {"schema": [], "results": None}, "'results' is null"),
+    ("defender", {"Schema": [], "Results": {"Title": "a"}}, "'Results' is an object"),
+    ("defender", {"Schema": [], "Results": [[1, 2]]}, "'Results' is a list holding a list"),
+    ("defender", {"Schema": [], "Results": [], "Stats": "fast"}, "'Stats' is a string"),
+])
+def test_hunting_results_of_another_shape_are_refused_naming_the_endpoint(api, body, words):
+    with pytest.raises(ApiError) as raised:
+        FLAVOURS[api].hunting_result(body)
+    assert words in raised.value.message
+    assert FLAVOURS[api].hunting_path in raised.value.message and api.capitalize()[:5] in raised.value.message
 
 
 def test_hunting_paths():
@@ -462,7 +570,7 @@ def limits(rate):
 
 
 def test_rates_are_the_documented_limits():
-    """Reference §5: Defender list/update 50/min and 1,500/h, get 100/min and 1,500/h; hunting 45/min on both."""
+    """docs/microsoft-apis.md §5: Defender list/update 50/min and 1,500/h, get 100/min and 1,500/h; hunting 45/min on both."""
     graph, defender = FLAVOURS["graph"], FLAVOURS["defender"]
     assert limits(defender.list_rate) == limits(defender.update_rate) == [(50, 60), (1500, 3600)]
     assert limits(defender.get_rate) == [(100, 60), (1500, 3600)]

@@ -121,8 +121,9 @@ def test_auth_result_holds_everything_another_module_needs():
 
 
 @pytest.mark.parametrize("options, flow", [
-    ({"client_id": CLIENT, "client_secret": "s", "client_certificate_path": "/c.pem"}, ClientCertificateFlow),
-    ({"client_id": CLIENT, "client_secret": "s", "client_certificate_path": "/c.pem", "auth_flow": "auto"}, ClientCertificateFlow),
+    ({"client_id": CLIENT, "client_certificate_path": "/c.pem"}, ClientCertificateFlow),
+    ({"client_id": CLIENT, "client_certificate_path": "/c.pem", "client_secret": "", "auth_flow": "auto"},
+     ClientCertificateFlow),
     ({"client_id": CLIENT, "client_secret": "s"}, ClientSecretFlow),
     ({"client_id": CLIENT, "client_secret": "s", "auth_flow": None}, ClientSecretFlow),
     ({"client_id": CLIENT, "client_secret": "s", "client_certificate_path": "/c.pem", "auth_flow": "client_secret"},
@@ -133,6 +134,21 @@ def test_select_flow(options, flow):
     selected = select_flow(options)
     assert type(selected) is flow  # pylint: disable=unidiomatic-typecheck
     assert selected.options is options
+
+
+@pytest.mark.parametrize("auth_flow", [None, "auto"])
+@pytest.mark.parametrize("given", [
+    ("client_certificate_path", "client_secret"),
+    ("client_secret", "federated_token_file"),
+    ("client_secret", "password"),
+    ("client_certificate_path", "client_secret", "federated_token_file"),
+])
+def test_auto_refuses_two_credentials_instead_of_ignoring_one(auth_flow, given):
+    options = dict(dict.fromkeys(given, "x"), client_id=CLIENT, username="user@contoso.example", auth_flow=auth_flow)
+    with pytest.raises(InputError) as raised:
+        select_flow(options)
+    message = raised.value.message
+    assert " and ".join(given) in message and "auth_flow" in message
 
 
 @pytest.mark.parametrize("options", [
@@ -184,6 +200,14 @@ def write(tmp_path, text, name="app.pem"):
     return str(path)
 
 
+def same_key(pem, key):
+    """Whether an unencrypted PEM private key is `key` (MSAL is given it in PKCS#8, whatever the file held)."""
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(pem.encode("ascii"), None)
+    return loaded.private_numbers() == key.private_numbers()
+
+
 def sha1_thumbprint(certificate_object):
     return hashlib.sha1(cert_der(certificate_object)).hexdigest().upper()
 
@@ -196,7 +220,7 @@ def test_certificate_credential(tmp_path, certificate, order):
     flow = ClientCertificateFlow({"client_id": CLIENT, "client_certificate_path": write(tmp_path, text)})
     credential = flow.client_credential()
     assert set(credential) == {"private_key", "thumbprint"}
-    assert credential["private_key"].strip() == key_text.strip()
+    assert same_key(credential["private_key"], key)
     thumbprint = credential["thumbprint"]
     assert thumbprint == sha1_thumbprint(cert)
     assert len(thumbprint) == 40 and thumbprint == thumbprint.upper()
@@ -221,7 +245,8 @@ def test_encrypted_key_needs_the_password(tmp_path, certificate):
         assert "encrypted" in raised.value.message and "client_certificate_password" in raised.value.message
         credential = ClientCertificateFlow({"client_id": CLIENT, "client_certificate_path": path,
                                             "client_certificate_password": "pa55"}).client_credential()
-        assert credential["passphrase"] == "pa55"
+        # Decrypted here, so that a wrong password fails before any request; MSAL gets the key in memory only.
+        assert "passphrase" not in credential and same_key(credential["private_key"], key)
         assert credential["thumbprint"] == sha1_thumbprint(cert)
 
 

@@ -92,15 +92,13 @@ def grants(entra):
 # ----- choosing a flow: the auto order and what each named flow needs
 
 
+# One credential each (two are refused, see test_auth.py); a username alone is not a credential.
 @pytest.mark.parametrize("given, flow", [
-    (dict(client_certificate_path="/c.pem", client_secret="s", federated_token_file="/f", username=USER, password="p",
-          managed_identity_client_id=MANAGED_CLIENT), ClientCertificateFlow),
-    (dict(client_secret="s", federated_token_file="/f", username=USER, password="p",
-          managed_identity_client_id=MANAGED_CLIENT), ClientSecretFlow),
-    (dict(federated_token_file="/f", username=USER, password="p", managed_identity_client_id=MANAGED_CLIENT),
-     FederatedTokenFlow),
-    (dict(username=USER, password="p", managed_identity_client_id=MANAGED_CLIENT), PasswordFlow),
-    (dict(managed_identity_client_id=MANAGED_CLIENT), ManagedIdentityFlow),
+    (dict(client_certificate_path="/c.pem", username=USER), ClientCertificateFlow),
+    (dict(client_secret="s", username=USER), ClientSecretFlow),
+    (dict(federated_token_file="/f", username=USER), FederatedTokenFlow),
+    (dict(username=USER, password="p"), PasswordFlow),
+    (dict(managed_identity_client_id=MANAGED_CLIENT, username=USER), ManagedIdentityFlow),
 ])
 def test_auto_takes_the_first_flow_whose_options_are_all_given(given, flow):
     selected = select_flow(dict(given, client_id=CLIENT, auth_flow="auto"))
@@ -248,7 +246,40 @@ def test_real_msal_signs_in_with_a_pfx(transport, tmp_path, certificate, passwor
                              padding.PKCS1v15(), hashes.SHA256())
 
 
+@pytest.mark.parametrize("password", [None, "pfx-pa55"])
+def test_the_certificates_key_and_the_assertion_are_remembered(transport, tmp_path, certificate, password):
+    key, cert = certificate
+    entra = transport.handler = FakeEntra(LOGIN, TENANT)
+    path = write_bytes(tmp_path, pfx(key, cert, password))
+    remembered = set()
+    Authenticator(options(client_certificate_path=path, client_certificate_password=password), endpoints(), http(),
+                  remember=remembered.add).token()
+    assert entra.token_requests[0].form["client_assertion"] in remembered
+    assert entra.access_token in remembered
+    assert any("PRIVATE KEY" in value for value in remembered), "the key, as MSAL is given it"
+
+
+def test_a_client_secret_is_remembered(transport):
+    transport.handler = FakeEntra(LOGIN, TENANT)
+    remembered = set()
+    Authenticator(options(client_secret="the-client-secret-value"), endpoints(), http(), remember=remembered.add).token()
+    assert "the-client-secret-value" in remembered
+
+
 # ----- federated tokens
+
+
+def test_the_federated_token_files_contents_are_remembered_as_read(transport, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("first.federated.token\n")
+    transport.handler = FakeEntra(LOGIN, TENANT)
+    remembered = []
+    authenticator = Authenticator(options(federated_token_file=str(token_file)), endpoints(), http(),
+                                  remember=remembered.append)
+    authenticator.token()
+    token_file.write_text("second.federated.token")
+    authenticator.renew()
+    assert {"first.federated.token", "second.federated.token"} <= set(remembered)
 
 
 def test_federated_assertion_is_read_from_the_file_at_each_sign_in(transport, tmp_path):

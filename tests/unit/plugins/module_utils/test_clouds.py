@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 
-# Reference §7, written out by hand: (cloud, api) -> (login, API base URL, resource, scope).
+# docs/microsoft-apis.md §7, written out by hand: (cloud, api) -> (login, API base URL, resource, scope).
 EXPECTED = {
     ("global", "graph"): ("https://login.microsoftonline.com", "https://graph.microsoft.com/v1.0",
                           "https://graph.microsoft.com", "https://graph.microsoft.com/.default"),
@@ -34,7 +34,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("cloud, api", sorted(EXPECTED))
-def test_every_cloud_and_api_matches_the_reference(cloud, api):
+def test_every_cloud_and_api_matches_the_documented_hosts(cloud, api):
     endpoints = resolve_endpoints(api=api, cloud=cloud)
     login, api_url, resource, scope = EXPECTED[(cloud, api)]
     assert endpoints.api == api

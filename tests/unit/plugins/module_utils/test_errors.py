@@ -16,10 +16,13 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
     AuthenticationError,
     InputError,
     M365DefenderError,
+    TransportError,
     admin_consent_url,
     api_error,
     authentication_error,
+    redact,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import make_jwt
 
 TENANT = "fabrikam.example"
 CLIENT = "11111111-2222-3333-4444-555555555555"
@@ -30,7 +33,7 @@ CONSENT = "https://login.microsoftonline.com/fabrikam.example/adminconsent?clien
 HINTED = {
     7000215: ["Value", "Secret ID", CLIENT],
     7000222: ["expired", CLIENT],
-    700016: [CLIENT, TENANT, "consent", CONSENT],
+    700016: [CLIENT, TENANT, "consent", CONSENT, "multi-tenant", "single-tenant"],
     90002: [TENANT, "not found", "cloud"],
     900023: [TENANT, "GUID"],
     90038: [TENANT, "national cloud", "'cloud'"],
@@ -64,7 +67,7 @@ def test_base_error_text_and_details():
     assert str(InputError("Only a message.")) == "Only a message."
 
 
-def test_admin_consent_url_is_the_v1_form_of_the_reference():
+def test_admin_consent_url_is_the_documented_v1_form():
     assert admin_consent_url(LOGIN, TENANT, CLIENT) == CONSENT
     assert admin_consent_url("https://login.microsoftonline.us", "t.example", "a b") == \
         "https://login.microsoftonline.us/t.example/adminconsent?client_id=a+b"
@@ -218,3 +221,60 @@ def test_retry_after_is_ignored_for_other_statuses():
     error = api_error("GET", "https://x.test/api/incidents", 503, "busy", retry_after="120")
     assert "Retry-After" not in error.message
     assert "retry_after" not in error.details
+
+
+# ----- redaction of what servers echo
+
+
+TOKEN = make_jwt({"aud": "https://graph.microsoft.com", "tid": "t", "roles": ["SecurityIncident.Read.All"]})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Authorization: Bearer %s" % TOKEN, "Authorization: Bearer <redacted>"),
+    ("authorization=bearer abc.DEF-ghi_~+/== and more", "authorization=bearer <redacted> and more"),
+    ("token %s, again %s." % (TOKEN, TOKEN), "token <redacted>, again <redacted>."),
+    ("unsigned eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0. end", "unsigned <redacted>. end"),
+    ("cut short: %s" % TOKEN[:TOKEN.index(".") + 12], "cut short: <redacted>"),
+    ("an encrypted one %s.a.b" % TOKEN, "an encrypted one <redacted>"),
+    ("version eyJ1 and 3.5.1", "version eyJ1 and 3.5.1"),
+    ("AADSTS7000215: Invalid client secret provided.", "AADSTS7000215: Invalid client secret provided."),
+    ("GET https://graph.microsoft.com/v1.0/security/incidents?$top=50", "GET https://graph.microsoft.com/v1.0/security/incidents?$top=50"),
+])
+def test_redact_replaces_bearer_credentials_and_jwts(text, expected):
+    assert redact(text) == expected
+
+
+def test_redact_goes_through_lists_and_dicts_and_leaves_other_values():
+    value = {"a": ["Bearer xyz123", {"b": TOKEN}], "n": 3, "t": ("x", TOKEN), "none": None, "yes": True}
+    assert redact(value) == {"a": ["Bearer <redacted>", {"b": "<redacted>"}], "n": 3, "t": ("x", "<redacted>"),
+                             "none": None, "yes": True}
+
+
+@pytest.mark.parametrize("error_class", [M365DefenderError, InputError, AuthenticationError, TransportError, ApiError])
+def test_every_error_redacts_its_message_hint_and_details(error_class):
+    exc = error_class("echo: Authorization: Bearer %s" % TOKEN, hint="seen %s" % TOKEN, request_id=TOKEN)
+    assert TOKEN not in str(exc) and TOKEN not in repr(exc.args)
+    assert exc.message == "echo: Authorization: Bearer <redacted>"
+    assert exc.hint == "seen <redacted>"
+    assert exc.details["request_id"] == "<redacted>"
+    exc.message += " later: %s" % TOKEN
+    assert TOKEN not in exc.message, "also when the message is changed afterwards"
+
+
+def test_api_error_from_a_body_that_echoes_the_authorization_header():
+    body = {"error": {"code": "BadGateway", "message": "upstream refused headers {'Authorization': 'Bearer %s'}" % TOKEN}}
+    exc = api_error("GET", "https://graph.microsoft.com/v1.0/security/incidents", 502, body)
+    assert TOKEN not in str(exc) and TOKEN not in json.dumps(exc.details)
+    assert "Bearer <redacted>" in str(exc)
+
+
+def test_api_error_from_a_text_body_with_a_bare_jwt():
+    exc = api_error("GET", "https://graph.microsoft.com/v1.0/security/incidents", 401, "token %s is invalid" % TOKEN)
+    assert TOKEN not in str(exc) and "token <redacted> is invalid" in str(exc)
+
+
+def test_authentication_error_that_echoes_an_assertion():
+    body = {"error": "invalid_client", "error_description": "AADSTS700027: assertion %s failed." % TOKEN,
+            "error_codes": [700027]}
+    exc = authentication_error(body, TENANT, CLIENT, LOGIN)
+    assert TOKEN not in str(exc) and "assertion <redacted> failed" in str(exc)

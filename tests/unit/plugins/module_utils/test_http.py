@@ -674,3 +674,76 @@ def test_msal_adapter_uses_the_clients_tls_and_timeout_and_close_keeps_the_sessi
     adapter.get("https://login.test/t/v2.0/.well-known/openid-configuration")
     assert [(seen.verify, seen.timeout) for seen in transport.seen] == [("/etc/m365d/ca.pem", 9)] * 2
     assert transport.seen[0].form == {"grant_type": "client_credentials"}
+
+
+# ----- redirects: another origin is refused, a write is never redirected
+
+
+def redirect(status, location):
+    return make_response(status, headers={"Location": location})
+
+
+@pytest.mark.parametrize("location, there", [
+    ("https://evil.example/v1.0/security/incidents", "https://evil.example:443"),
+    ("http://graph.sandbox.test/v1.0/security/incidents", "http://graph.sandbox.test:80"),
+    ("https://graph.sandbox.test:8443/v1.0/security/incidents", "https://graph.sandbox.test:8443"),
+    ("//other.sandbox.test/x", "https://other.sandbox.test:443"),
+])
+def test_a_redirect_to_another_origin_is_refused_naming_both_origins(transport, client, location, there):
+    transport.answer(redirect(302, location), make_response(200, {"value": ["from the other host"]}))
+    with pytest.raises(TransportError) as raised:
+        client.request_json("GET", URL + "?$top=5", headers={"Authorization": "Bearer secret-token"})
+    message = raised.value.message
+    assert "redirected (HTTP 302) to another origin, %s" % there in message
+    assert "https://graph.sandbox.test:443" in message
+    assert "$top" not in message, "no query in the message"
+    assert len(transport.seen) == 1, "not followed"
+    assert client.stats.retries == 0, "not retried"
+
+
+@pytest.mark.parametrize("location", ["/v1.0/security/incidents?page=2", "https://GRAPH.sandbox.test:443/v1.0/x"])
+def test_a_get_redirected_on_the_same_origin_is_followed_with_its_token(transport, client, location):
+    transport.answer(redirect(302, location), make_response(200, {"value": [1]}))
+    assert client.request_json("GET", URL, headers={"Authorization": "Bearer secret-token"}) == {"value": [1]}
+    assert len(transport.seen) == 2
+    assert transport.seen[1].headers["Authorization"] == "Bearer secret-token"
+
+
+@pytest.mark.parametrize("method, status", [("POST", 307), ("PATCH", 308), ("POST", 302), ("PATCH", 303)])
+def test_a_write_is_never_redirected(transport, client, method, status):
+    transport.answer(redirect(status, "/v1.0/security/incidents/1/comments2"), make_response(200, {}))
+    with pytest.raises(TransportError) as raised:
+        client.request_json(method, URL, json={"comment": "x"})
+    target = "https://graph.sandbox.test/v1.0/security/incidents/1/comments2"
+    assert "%s %s was redirected (HTTP %d) to %s" % (method, URL, status, target) in raised.value.message
+    assert "only GET requests follow a redirect" in raised.value.message
+    assert len(transport.seen) == 1
+
+
+def test_a_sign_in_redirected_to_another_origin_is_refused(transport):
+    adapter = MsalHttpAdapter(HttpClient(sleep=Sleeper()))
+    transport.answer(redirect(307, "https://collector.example/token"), make_response(200, {"access_token": "x"}))
+    with pytest.raises(TransportError, match="to another origin, https://collector.example:443"):
+        adapter.post("https://login.test/t/oauth2/v2.0/token", data={"client_secret": "s3cr3t-value"})
+    assert len(transport.seen) == 1
+
+
+# ----- the MSAL adapter remembers every credential and token it carries
+
+
+def test_msal_adapter_remembers_credentials_sent_and_tokens_received(transport):
+    remembered = []
+    adapter = MsalHttpAdapter(HttpClient(sleep=Sleeper()), remember=remembered.append)
+    transport.answer(make_response(200, {"access_token": "access-1", "refresh_token": "refresh-1",
+                                         "id_token": "id-1", "token_type": "Bearer", "expires_in": 3599}),
+                     make_response(200, {"access_token": "access-2", "expires_on": "1"}),
+                     make_response(400, {"error": "invalid_grant"}))
+    adapter.post("https://login.test/t/oauth2/v2.0/token",
+                 data={"grant_type": "password", "client_secret": "secret-1", "client_assertion": "assertion-1",
+                       "refresh_token": "old-refresh", "password": "pass-1", "scope": "https://graph/.default"})
+    adapter.get("http://169.254.169.254/metadata/identity/oauth2/token", params={"resource": "r"})
+    adapter.post("https://login.test/t/oauth2/v2.0/token", data="grant_type=refresh_token&refresh_token=old-refresh-2")
+    transport.answer(make_response(200, {}))
+    adapter.post("https://login.test/t/oauth2/v2.0/token", data={"client_assertion": b"assertion-as-bytes"})
+    assert sorted(remembered) == sorted(["secret-1", "assertion-1", "old-refresh", "pass-1", "access-1", "refresh-1",
+                                         "id-1", "access-2", "old-refresh-2", "assertion-as-bytes"])

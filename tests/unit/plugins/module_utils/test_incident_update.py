@@ -10,8 +10,10 @@ __metaclass__ = type
 import copy
 import json
 import re
+import threading
 
 import pytest
+import requests
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     CLASSIFICATION,
@@ -20,29 +22,32 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     ApiClient,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError, M365DefenderError, TransportError
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
+from ansible_collections.secops.m365_defender.plugins.module_utils import _incident_update
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import (
+    IncidentLock,
     IncidentUpdate,
     apply_plan,
     check_pair,
     predicted,
+    update_incident,
 )
-from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, IncidentService
+from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, IncidentService, make_response
 
 GRAPH_URL = "https://graph.sandbox.test"
 DEFENDER_URL = "https://defender.sandbox.test"
 TAGS_FIELD = {"graph": "customTags", "defender": "tags"}
 APIS = ["graph", "defender"]
 
-# Determination by classification, as reference §4 (the Defender update page) spells it.
+# Determination by classification, as the Defender update incident page spells it (docs/microsoft-apis.md §4).
 TABLE = {
     "TruePositive": ["MultiStagedAttack", "MaliciousUserActivity", "CompromisedAccount", "Malware", "Phishing",
                      "UnwantedSoftware", "Other"],
     "InformationalExpectedActivity": ["SecurityTesting", "LineOfBusinessApplication", "ConfirmedActivity", "Other"],
     "FalsePositive": ["Clean", "NoEnoughDataToValidate", "Other"],
 }
-# The same table in the Graph spellings the error messages use (reference §4's Graph enum).
+# The same table in the Graph spellings the error messages use (the Graph incident page's, docs/microsoft-apis.md §4).
 GRAPH_TABLE = {
     "truePositive": ["multiStagedAttack", "maliciousUserActivity", "compromisedUser", "malware", "phishing",
                      "unwantedSoftware", "other"],
@@ -113,7 +118,7 @@ def test_every_documented_pair_passes(classification, determination):
     ("falsePositive", "notMalicious"),
 ])
 def test_the_other_spellings_of_the_table_pass(classification, determination):
-    """Reference §4: the docs disagree on these spellings; every one of them is accepted."""
+    """docs/microsoft-apis.md §4: the docs disagree on these spellings; every one of them is accepted."""
     check_pair(*pair_keys(classification, determination))
     for api in APIS:
         update(api, classification=classification, determination=determination)
@@ -297,6 +302,15 @@ def test_assigned_to_is_sent_as_given(api, current):
     assert plan.fields == {"assignedTo": "Analyst@Contoso.com"}
     assert plan.before == {"assigned_to": current}
     assert plan.after == {"assigned_to": "Analyst@Contoso.com"}
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_empty_assigned_to_unassigns_as_the_incident_module_documents(api):
+    plan = update(api, assigned_to="").plan(incident(api, assignedTo="someone@contoso.com"))
+    assert plan.fields == {"assignedTo": ""}
+    assert plan.after == {"assigned_to": ""}
+    for unassigned in (None, "", "Unassigned"):
+        assert not update(api, assigned_to="").plan(incident(api, assignedTo=unassigned)).changed
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -500,9 +514,9 @@ class Clock(object):
         return self.now
 
 
-def make_client(api, sleep=None, clock=None):
+def make_client(api, sleep=None, clock=None, timeout=30, retries=0):
     endpoints = resolve_endpoints(api=api, graph_url=GRAPH_URL, defender_url=DEFENDER_URL)
-    http = HttpClient(retries=0, sleep=sleep or (lambda seconds: None), clock=clock or Clock())
+    http = HttpClient(retries=retries, timeout=timeout, sleep=sleep or (lambda seconds: None), clock=clock or Clock())
     return ApiClient(endpoints, http, FakeAuthenticator("the-token"), "contoso.example")
 
 
@@ -521,7 +535,7 @@ def test_graph_patches_the_changed_fields_then_posts_the_comment(transport):
     client, service = served("graph", transport, assignedTo="a@contoso.com", comments=comments("graph", "First."))
     current = incident("graph", assignedTo="a@contoso.com", comments=comments("graph", "First."))
     plan = update("graph", status="in progress", assigned_to="A@contoso.com", tags=["t"], comment="Taken.").plan(current)
-    result = apply_plan(client, "7", plan, current)
+    result = apply_plan(client, "7", plan, current).incident
     assert sent(transport) == [
         ("PATCH", "/v1.0/security/incidents/7", {"status": "inProgress", "customTags": ["t"]}),
         ("POST", "/v1.0/security/incidents/7/comments",
@@ -539,7 +553,7 @@ def test_graph_comment_only_sends_no_patch(transport):
     current = incident("graph", comments=comments("graph", "First."))
     snapshot = copy.deepcopy(current)
     plan = update("graph", comment="Taken.").plan(current)
-    result = apply_plan(client, "7", plan, current)
+    result = apply_plan(client, "7", plan, current).incident
     assert [(method, path) for method, path, body in sent(transport)] == [("POST", "/v1.0/security/incidents/7/comments")]
     assert current == snapshot
     assert dict((name, value) for name, value in result.items() if name != "comments") == \
@@ -554,7 +568,7 @@ def test_defender_sends_one_patch_with_the_comment(transport):
     current = incident("defender")
     plan = update("defender", status="resolved", classification="truePositive", determination="compromised user",
                   tags=["phishing"], comment="Closed.").plan(current)
-    result = apply_plan(client, "7", plan, current)
+    result = apply_plan(client, "7", plan, current).incident
     assert sent(transport) == [("PATCH", "/api/incidents/7", {
         "status": "Resolved", "classification": "TruePositive", "determination": "CompromisedAccount",
         "tags": ["phishing"], "comment": "Closed."})]
@@ -566,7 +580,7 @@ def test_defender_sends_one_patch_with_the_comment(transport):
 def test_defender_comment_only_is_a_patch_too(transport):
     client, service = served("defender", transport)
     current = incident("defender")
-    result = apply_plan(client, "7", update("defender", comment="Noted.").plan(current), current)
+    result = apply_plan(client, "7", update("defender", comment="Noted.").plan(current), current).incident
     assert sent(transport) == [("PATCH", "/api/incidents/7", {"comment": "Noted."})]
     assert [entry["comment"] for entry in result["comments"]] == ["Noted."]
 
@@ -579,7 +593,7 @@ def test_defender_without_a_comment_sends_no_comment_key(transport):
 
 
 def test_defender_updates_are_paced_below_50_a_minute(transport):
-    """Reference §5: 50 updates a minute; the 51st within the minute waits for the first to age out."""
+    """docs/microsoft-apis.md §5: 50 updates a minute; the 51st within the minute waits for the first to age out."""
     clock, waits = Clock(), []
     client = make_client("defender", sleep=waits.append, clock=clock)
     transport.handler = IncidentService("defender", client.endpoints.api_url, [incident("defender")])
@@ -594,7 +608,7 @@ def test_defender_updates_are_paced_below_50_a_minute(transport):
 
 
 def test_graph_updates_and_comments_are_not_paced(transport):
-    """Reference §5 documents no per-minute limit for Graph incident updates."""
+    """docs/microsoft-apis.md §5 lists no per-minute limit for Graph incident updates."""
     waits = []
     client = make_client("graph", sleep=waits.append)
     transport.handler = IncidentService("graph", client.endpoints.api_url, [incident("graph")])
@@ -603,3 +617,310 @@ def test_graph_updates_and_comments_are_not_paced(transport):
     for dummy in range(60):
         apply_plan(client, "7", plan, current)
     assert waits == [] and len(transport.seen) == 120
+
+
+# ----- a write that fails part-way: what was applied is said, and changed tells the truth
+
+
+FORBIDDEN = {"error": {"code": "Forbidden", "message": "Missing application roles."}}
+
+
+def texts(value):
+    return [entry["comment"] for entry in value.get("comments") or []]
+
+
+def test_a_comment_refused_after_the_fields_landed_reports_the_fields_as_applied(transport):
+    client, service = served("graph", transport)
+    service.refuse["POST"] = make_response(403, FORBIDDEN)
+    current = incident("graph")
+    plan = update("graph", status="resolved", tags=["x"], comment="Closed.").plan(current)
+    with pytest.raises(ApiError) as raised:
+        apply_plan(client, "7", plan, current)
+    details = raised.value.details
+    assert details["changed"] is True, "the status and the tags did change"
+    assert (details["applied"], details["not_applied"], details["unconfirmed"]) == (["status", "tags"], ["comment"], [])
+    assert "applied: status, tags" in raised.value.message and "not applied: comment" in raised.value.message
+    assert "HTTP 403" in raised.value.message and raised.value.status == 403
+    assert service.incidents["7"]["status"] == "resolved" and texts(service.incidents["7"]) == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_refused_update_applies_nothing_and_says_so(transport, api):
+    client, service = served(api, transport)
+    service.refuse["PATCH"] = make_response(403, FORBIDDEN)
+    current = incident(api)
+    plan = update(api, status="resolved", comment="Closed.").plan(current)
+    with pytest.raises(ApiError) as raised:
+        apply_plan(client, "7", plan, current)
+    details = raised.value.details
+    assert details["changed"] is False
+    assert (details["applied"], details["not_applied"], details["unconfirmed"]) == ([], ["status", "comment"], [])
+    assert "applied: nothing" in raised.value.message
+    assert [seen.method for seen in transport.seen] == ["PATCH"], "no comment after a refused update"
+
+
+def test_503_on_a_comment_is_not_done_so_the_incident_is_not_read_again(transport):
+    client, service = served("graph", transport)
+    service.refuse["POST"] = make_response(503, {"error": {"code": "ServiceUnavailable", "message": "Busy."}})
+    current = incident("graph")
+    with pytest.raises(ApiError) as raised:
+        apply_plan(client, "7", update("graph", comment="Closed.").plan(current), current)
+    assert raised.value.details["not_applied"] == ["comment"] and raised.value.details["unconfirmed"] == []
+    assert [seen.method for seen in transport.seen] == ["POST"]
+
+
+# ----- a write whose outcome is unknown: read again, never sent again
+
+
+class LandsLate(object):
+    """The API under a client that gives up: the first comment write (Graph's POST, the Defender PATCH) gets
+    `failure` instead of its answer and is carried out only after `delay` more requests (None: never)."""
+
+    def __init__(self, service, delay, failure=None):
+        self.service = service
+        self.delay = delay
+        self.failure = failure or requests.exceptions.ReadTimeout("Read timed out. (read timeout=30)")
+        self.method = "POST" if service.api == "graph" else "PATCH"
+        self.pending = None
+        self.lost = False
+
+    def __call__(self, seen):
+        if self.pending is not None and self.delay is not None:
+            if self.delay == 0:
+                self.service(self.pending)
+                self.pending = None
+            else:
+                self.delay -= 1
+        if seen.method == self.method and not self.lost:
+            self.lost, self.pending = True, seen
+            if self.delay == 0:
+                self.service(self.pending)
+                self.pending = None
+            if isinstance(self.failure, requests.Response):
+                return self.failure
+            raise self.failure
+        return self.service(seen)
+
+
+def late(api, transport, delay, timeout=5, failure=None, **fields):
+    waits = []
+    client = make_client(api, sleep=waits.append, timeout=timeout)
+    service = IncidentService(api, client.endpoints.api_url, [incident(api, **fields)])
+    transport.handler = LandsLate(service, delay, failure)
+    return client, service, waits
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_comment_that_lands_after_the_timeout_is_found_and_not_sent_again(transport, api):
+    client, service, waits = late(api, transport, delay=2)
+    current = incident(api)
+    outcome = apply_plan(client, "7", update(api, comment="Taken.").plan(current), current)
+    assert texts(service.incidents["7"]) == ["Taken."], "exactly one copy"
+    assert [seen.method for seen in transport.seen].count("GET") == 3, "read at once, then until it showed"
+    assert len([seen for seen in transport.seen if seen.method != "GET"]) == 1, "the write was sent once"
+    assert outcome.applied == ["comment"] and texts(outcome.incident) == ["Taken."]
+    assert waits == [1.0, 1.0]
+    assert "got no usable answer" in outcome.warnings[0] and "not sent again" in outcome.warnings[0]
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_a_comment_that_never_shows_is_reported_unconfirmed_after_a_bounded_wait(transport, api):
+    client, service, waits = late(api, transport, delay=None, timeout=5)
+    current = incident(api)
+    plan = update(api, assigned_to="a@contoso.com", comment="Taken.").plan(current)
+    with pytest.raises(TransportError) as raised:
+        apply_plan(client, "7", plan, current)
+    assert sum(waits) == 5.0, "about as long again as the request's timeout"
+    assert len([seen for seen in transport.seen if seen.method != "GET"]) == (2 if api == "graph" else 1)
+    details = raised.value.details
+    if api == "graph":
+        assert (details["applied"], details["unconfirmed"], details["not_applied"]) == (["assigned_to"], ["comment"], [])
+    else:
+        assert (details["applied"], details["unconfirmed"], details["not_applied"]) == ([], ["assigned_to", "comment"], [])
+    assert details["changed"] is True, "the comment may still land"
+    assert "not confirmed: " in raised.value.message and "was not sent again" in raised.value.message
+    assert texts(service.incidents["7"]) == []
+
+
+def test_the_wait_is_spread_over_at_most_ten_reads(transport):
+    client, service, waits = late("graph", transport, delay=None, timeout=60)
+    current = incident("graph")
+    with pytest.raises(TransportError):
+        apply_plan(client, "7", update("graph", comment="Taken.").plan(current), current)
+    assert waits == [6.0] * 10
+    assert [seen.method for seen in transport.seen].count("GET") == 11
+
+
+@pytest.mark.parametrize("failure, status", [
+    (make_response(500, {"error": {"code": "InternalServerError", "message": "Oops."}}), 500),
+    (make_response(502, text="<html>Bad gateway</html>"), 502),
+    (make_response(504, text="<html>Gateway timeout</html>"), 504),
+    (make_response(200, text='{"value": [{"comm'), 200),
+    (make_response(200, {"value": "abc"}), None),
+])
+def test_answers_that_do_not_say_whether_the_comment_was_added_lead_to_a_read(transport, failure, status):
+    client, service, waits = late("graph", transport, delay=0, failure=failure)
+    current = incident("graph")
+    outcome = apply_plan(client, "7", update("graph", comment="Taken.").plan(current), current)
+    assert texts(service.incidents["7"]) == ["Taken."] and outcome.applied == ["comment"]
+    assert [seen.method for seen in transport.seen] == ["POST", "GET"] and waits == []
+
+
+def test_a_patch_answer_that_is_no_incident_is_checked_by_reading_again(transport):
+    client, service, waits = late("defender", transport, delay=0, failure=make_response(200, {"value": "abc"}))
+    current = incident("defender")
+    outcome = apply_plan(client, "7", update("defender", status="resolved", comment="Closed.").plan(current), current)
+    assert outcome.incident["status"] == "Resolved" and texts(outcome.incident) == ["Closed."]
+    assert [seen.method for seen in transport.seen] == ["PATCH", "GET"]
+
+
+# ----- update_incident: read, plan and write under one lock per incident
+
+
+@pytest.fixture
+def lock_directory(tmp_path):
+    return str(tmp_path / "locks")
+
+
+def test_check_mode_writes_nothing_and_takes_no_lock(transport, lock_directory):
+    client, service = served("graph", transport)
+    plan, outcome = update_incident(client, update("graph", status="resolved"), "7", check_mode=True,
+                                    lock_directory=lock_directory)
+    assert plan.changed and outcome.incident["status"] == "resolved" and not outcome.wrote
+    assert service.writes == []
+
+
+def test_an_unknown_incident_fails_before_any_write(transport, lock_directory):
+    client, service = served("graph", transport)
+    with pytest.raises(ApiError) as raised:
+        update_incident(client, update("graph", status="resolved"), "99", lock_directory=lock_directory)
+    assert raised.value.status == 404 and "Incident 99 does not exist" in raised.value.message
+
+
+def test_a_second_lock_on_the_same_incident_waits_then_gives_up(lock_directory):
+    ticks = Clock()
+
+    def sleep(seconds):
+        ticks.now += seconds
+
+    with IncidentLock("tenant/7", lock_directory):
+        with IncidentLock("tenant/8", lock_directory):
+            pass
+        with pytest.raises(M365DefenderError) as raised:
+            with IncidentLock("tenant/7", lock_directory, wait=2.0, sleep=sleep, clock=ticks):
+                pass
+        assert "Another task on this machine has been updating incident tenant/7" in raised.value.message
+        assert "nothing was sent" in raised.value.message
+    with IncidentLock("tenant/7", lock_directory, wait=0.0):
+        pass
+
+
+def test_a_lock_directory_others_can_use_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(M365DefenderError) as raised:
+        with IncidentLock("tenant/7", str(shared)):
+            pass
+    assert "only this user" in raised.value.message
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    with pytest.raises(M365DefenderError):
+        with IncidentLock("tenant/7", str(link)):
+            pass
+
+
+class BothRead(object):
+    """Holds the answer of each read of the incident until two tasks have read it (or 0.5 s passed): without a
+    lock, two parallel tasks both find the comment missing."""
+
+    def __init__(self, service):
+        self.service = service
+        self.barrier = threading.Barrier(2, timeout=0.5)
+        self.lock = threading.Lock()
+
+    def __call__(self, seen):
+        with self.lock:
+            answer = self.service(seen)
+        if seen.method == "GET":
+            try:
+                self.barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+        return answer
+
+
+def run_in_parallel(transport, api, lock_directory, count=2):
+    service = IncidentService(api, make_client(api).endpoints.api_url, [incident(api)])
+    transport.handler = BothRead(service)
+    errors = []
+
+    def one():
+        try:
+            update_incident(make_client(api), update(api, comment="Taken."), "7", lock_directory=lock_directory)
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for dummy in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    return service
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_parallel_tasks_add_the_same_comment_once(transport, api, lock_directory):
+    service = run_in_parallel(transport, api, lock_directory)
+    assert texts(service.incidents["7"]) == ["Taken."]
+    assert len(service.writes) == 1
+
+
+def test_without_the_lock_parallel_tasks_add_it_twice(transport, lock_directory, monkeypatch):
+    """The race the lock prevents is real in this set-up: the test above can fail."""
+
+    class NoLock(object):
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            return False
+
+    monkeypatch.setattr(_incident_update, "IncidentLock", NoLock)
+    service = run_in_parallel(transport, "graph", lock_directory)
+    assert texts(service.incidents["7"]) == ["Taken.", "Taken."]
+
+
+class TenantToken(FakeAuthenticator):
+    @property
+    def claims(self):
+        return {"tid": "6D9A1C1E-2F43-4B8E-9A0F-0C1B2D3E4F50"}
+
+
+def test_the_lock_is_per_tenant_and_incident_whatever_the_api():
+    graph, defender = make_client("graph"), make_client("defender")
+    assert _incident_update.lock_key(graph, "7") == _incident_update.lock_key(defender, "7") == "contoso.example/7"
+    assert _incident_update.lock_key(graph, "8") != _incident_update.lock_key(graph, "7")
+    graph.authenticator = TenantToken()
+    assert _incident_update.lock_key(graph, "7") == "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50/7", \
+        "the token's tenant id, so that a domain and the GUID of one tenant share the lock"
+
+
+def test_a_field_change_without_an_answer_is_unconfirmed_and_the_comment_not_sent(transport):
+    waits = []
+    client = make_client("graph", sleep=waits.append, timeout=3)
+    service = IncidentService("graph", client.endpoints.api_url, [incident("graph")],
+                              refuse={"PATCH": make_response(502, text="<html>Bad gateway</html>")})
+    transport.handler = service
+    current = incident("graph")
+    with pytest.raises(ApiError) as raised:
+        apply_plan(client, "7", update("graph", status="resolved", comment="Closed.").plan(current), current)
+    details = raised.value.details
+    assert (details["applied"], details["unconfirmed"], details["not_applied"]) == ([], ["status"], ["comment"])
+    assert "a second time" not in raised.value.message, "only a comment can pile up"
+    assert [seen.method for seen in transport.seen] == ["PATCH", "GET", "GET", "GET", "GET"] and waits == [1.0] * 3

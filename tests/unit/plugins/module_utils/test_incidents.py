@@ -161,6 +161,36 @@ def test_server_filter_pieces(flavour, params, expected):
     assert IncidentQuery(flavour, params, now=NOW).server_filter() == expected
 
 
+@pytest.mark.parametrize("raw", [
+    "severity eq 'high'",
+    "(severity eq 'high' or severity eq 'low') and status ne 'resolved'",
+    "displayName eq 'Brute force (RDP) from 10.0.0.1'",
+    "displayName eq 'unbalanced ) inside a literal'",
+    "displayName eq 'O''Brien (again'",
+    "((status eq 'active'))",
+])
+def test_a_balanced_raw_filter_is_anded_in_parentheses(raw):
+    query = IncidentQuery(GRAPH, {"filter": raw, "status": ["active"]}, now=NOW)
+    assert query.server_filter() == "(%s) and status eq 'active'" % raw
+
+
+@pytest.mark.parametrize("raw, words", [
+    ("severity eq 'high') or (severity eq 'low'", "closes a parenthesis it did not open (character 19"),
+    ("status eq 'active')", "closes a parenthesis it did not open"),
+    (")(", "closes a parenthesis it did not open (character 1"),
+    ("(status eq 'active'", "leaves 1 parenthesis(es) open"),
+    ("((x eq 'a')", "leaves 1 parenthesis(es) open"),
+    ("displayName eq 'abc", "string literal without its closing quote"),
+    ("displayName eq 'it's') or (true", "string literal without its closing quote"),
+])
+def test_a_raw_filter_that_could_escape_its_parentheses_is_refused(raw, words):
+    """Otherwise "x) or (y" turns the other options' clauses into alternatives: status would no longer filter."""
+    with pytest.raises(InputError) as raised:
+        IncidentQuery(GRAPH, {"filter": raw, "status": ["active"]}, now=NOW)
+    assert raised.value.message.startswith("Option 'filter' ")
+    assert words in raised.value.message and raw in raised.value.message
+
+
 def test_query_errors_name_the_option_before_anything_is_sent():
     with pytest.raises(InputError) as raised:
         IncidentQuery(GRAPH, {"severity": ["high", "critical"]})
@@ -310,6 +340,24 @@ def test_get_incident_defender_has_no_expand(transport):
     transport.answer(make_response(200, {"incidentId": 42}))
     assert get_incident(client, 42, alerts=True) == {"incidentId": 42}
     assert transport.seen[0].url == "https://defender.sandbox.test/api/incidents/42"
+
+
+@pytest.mark.parametrize("api, body", [
+    ("graph", {"value": "abc"}),
+    ("graph", {"@odata.context": "x", "status": "active"}),
+    ("graph", {"id": None}),
+    ("graph", {"id": ""}),
+    ("defender", {"incidentId": {"n": 1}}),
+    ("defender", {"incidentId": True}),
+])
+def test_get_incident_refuses_a_body_that_is_no_incident(transport, api, body):
+    client = make_client(api)
+    transport.answer(make_response(200, body))
+    with pytest.raises(ApiError) as raised:
+        get_incident(client, "42")
+    assert "is not an incident" in raised.value.message
+    assert "GET %s/incidents/42" % ("https://graph.sandbox.test/v1.0/security" if api == "graph"
+                                    else "https://defender.sandbox.test/api") in raised.value.message
 
 
 def test_get_incident_404_is_none(transport):

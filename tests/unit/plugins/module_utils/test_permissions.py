@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, secops.m365_defender contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The permissions each feature needs (reference §1 table), what a token grants, and what is missing."""
+"""The permissions each feature needs (docs/microsoft-apis.md §1), what a token grants, and what is missing."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -36,7 +36,7 @@ ALL = list(FEATURES)
     ("defender", "application", ALL, ["AdvancedHunting.Read.All", "Incident.ReadWrite.All"]),
     ("defender", "user", ALL, ["AdvancedHunting.Read", "Incident.ReadWrite"]),
 ])
-def test_needed_permissions_follow_the_reference_table(api, context, features, needed):
+def test_needed_permissions_follow_the_documented_table(api, context, features, needed):
     assert needed_permissions(api, context, features) == needed
 
 

@@ -115,11 +115,18 @@ def test_nothing_is_built_or_checked_before_first_use(transport):
     assert transport.seen == []
 
 
-@pytest.mark.parametrize("given", [{"timeout": 0}, {"timeout": -5}, {"retries": -1}])
-def test_http_options_are_checked(given):
+@pytest.mark.parametrize("given, option", [
+    ({"timeout": 0}, "timeout"), ({"timeout": -5}, "timeout"), ({"timeout": 10 ** 12}, "timeout"),
+    ({"retries": -1}, "retries"), ({"retries": 21}, "retries"),
+    ({"device_code_timeout": -1}, "device_code_timeout"), ({"device_code_timeout": 0}, "device_code_timeout"),
+])
+def test_integer_options_are_checked_before_any_request(transport, given, option):
+    session = Session(params(tenant_id=TENANT, client_id=CLIENT, client_secret="s", **given))
     with pytest.raises(InputError) as raised:
-        Session(params(tenant_id=TENANT, **given)).http  # pylint: disable=expression-not-assigned
-    assert "'timeout'" in raised.value.message and "'retries'" in raised.value.message
+        session.client.call("GET", "/security/incidents")
+    assert raised.value.message.startswith("Option '%s' must be from " % option)
+    assert "got %d" % list(given.values())[0] in raised.value.message
+    assert transport.seen == []
 
 
 def test_parts_are_built_once(transport):

@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -55,10 +56,11 @@ def mode(path):
     return stat.S_IMODE(os.stat(str(path)).st_mode)
 
 
-def sign_in(cache_path, **extra):
+def sign_in(cache_path, check_mode=False, remember=None, **extra):
     options = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s3cr3t", "token_cache_path": str(cache_path)}
     options.update(extra)
-    authenticator = Authenticator(options, resolve_endpoints(login_url=LOGIN), HttpClient(sleep=lambda seconds: None))
+    authenticator = Authenticator(options, resolve_endpoints(login_url=LOGIN), HttpClient(sleep=lambda seconds: None),
+                                  check_mode=check_mode, remember=remember)
     return authenticator, authenticator.token()
 
 
@@ -152,7 +154,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
             raise IOError("disk full")
 
     cache_file = TokenCacheFile(str(cache), Unserializable)
-    with pytest.raises(IOError):
+    with pytest.raises(InputError, match="Cannot use token_cache_path .*disk full"):
         with cache_file:
             cache_file.cache.has_state_changed = True
     assert cache.read_text() == '{"AccessToken": {}}'
@@ -232,6 +234,109 @@ def test_missing_folder(tmp_path):
             pass  # pragma: no cover
     assert raised.value.message == "The folder of token_cache_path '%s' does not exist." % path
     assert not (tmp_path / "missing").exists()
+
+
+def test_entries_of_the_wrong_shape_are_replaced_with_a_warning(entra, tmp_path):
+    cache = tmp_path / "cache.json"
+    cache.write_text('{"AccessToken": {"key": "not an entry"}}')
+    os.chmod(str(cache), 0o600)
+    authenticator, token = sign_in(cache)
+    assert token.source == "identity_provider"
+    assert any("could not be read as a token cache" in warning for warning in authenticator.warnings)
+
+
+def test_a_folder_as_cache_path_is_a_clear_error(entra, tmp_path):
+    with pytest.raises(InputError, match="token_cache_path '%s' is not a regular file" % tmp_path):
+        sign_in(tmp_path)
+    assert entra.token_requests == []
+
+
+def test_a_folder_that_cannot_be_written_is_a_clear_error(entra, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError, match="Cannot use the folder of token_cache_path '%s': Permission denied" % tmp_path):
+        sign_in(tmp_path / "cache.json")
+
+
+# ----- symbolic links: refused, never followed
+
+
+def test_a_symlinked_cache_is_refused_and_its_target_left_alone(entra, tmp_path):
+    target = tmp_path / "elsewhere.json"
+    target.write_text("{}")
+    os.chmod(str(target), 0o644)
+    cache = tmp_path / "cache.json"
+    os.symlink(str(target), str(cache))
+    with pytest.raises(InputError) as raised:
+        sign_in(cache)
+    assert raised.value.message.startswith("Refusing token_cache_path '%s': it is a symbolic link" % cache)
+    assert mode(target) == 0o644, "not chmodded through the link"
+    assert target.read_text() == "{}"
+    assert os.path.islink(str(cache))
+    assert entra.token_requests == [], "refused before signing in"
+
+
+def test_a_symlinked_lock_is_refused_and_nothing_created_through_it(entra, tmp_path):
+    target = tmp_path / "other" / "planted.lock"
+    target.parent.mkdir()
+    cache = tmp_path / "cache.json"
+    os.symlink(str(target), str(cache) + ".lock")
+    with pytest.raises(InputError) as raised:
+        sign_in(cache)
+    assert raised.value.message.startswith("Refusing the lock file of token_cache_path '%s.lock': it is a symbolic "
+                                           "link" % cache)
+    assert not target.exists(), "the lock was not created through the link"
+    assert not cache.exists()
+
+
+def test_a_symlinked_folder_above_the_cache_is_fine(entra, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(str(real), str(tmp_path / "linked"))
+    sign_in(tmp_path / "linked" / "cache.json")
+    assert (real / "cache.json").exists()
+
+
+# ----- check mode changes nothing
+
+
+def test_check_mode_creates_neither_the_cache_nor_its_lock(entra, tmp_path):
+    cache = tmp_path / "cache.json"
+    authenticator, token = sign_in(cache, check_mode=True)
+    assert token.source == "identity_provider"
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_check_mode_reads_the_cache_and_leaves_it_as_it_was(entra, tmp_path):
+    cache = tmp_path / "cache.json"
+    sign_in(cache)
+    os.chmod(str(cache), 0o644)
+    before = cache.read_text()
+    authenticator, token = sign_in(cache, check_mode=True, client_id="22222222-2222-3333-4444-555555555555")
+    assert token.source == "identity_provider", "another app: not in the cache"
+    assert cache.read_text() == before, "the new token is not stored"
+    assert mode(cache) == 0o644
+    assert authenticator.warnings == ["token_cache_path '%s' is readable by others (mode 644); it would be made 0600 "
+                                      "(not in check mode)." % cache]
+    authenticator, token = sign_in(cache, check_mode=True)
+    assert token.source == "cache"
+
+
+# ----- what the cache holds is hidden from the output
+
+
+def test_every_token_in_the_cache_is_remembered(entra, tmp_path):
+    cache = tmp_path / "cache.json"
+    sign_in(cache)
+    data = json.loads(cache.read_text())
+    data["RefreshToken"] = {"rt-key": {"secret": "a-refresh-token-from-an-earlier-run", "credential_type": "RefreshToken"}}
+    cache.write_text(json.dumps(data))
+    os.chmod(str(cache), 0o600)
+    remembered = set()
+    sign_in(cache, remember=remembered.add)
+    assert {entra.access_token, "a-refresh-token-from-an-earlier-run"} <= remembered
 
 
 # ----- the lock

@@ -12,14 +12,16 @@ import datetime
 
 import pytest
 
+from ansible_collections.secops.m365_defender.plugins.module_utils._api import FLAVOURS
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import IncidentUpdate
 from ansible_collections.secops.m365_defender.plugins.module_utils._triage import RuleError, parse_rules, triage_plan
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
 TENANT = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
 APIS = ["graph", "defender"]
 
-# The Defender API's spellings of the values these tests use (reference §4), written out, not computed.
+# The Defender API's spellings of the values these tests use (docs/microsoft-apis.md §4), written out, not computed.
 DEFENDER_SPELLING = {
     "status": {"active": "Active", "inProgress": "InProgress", "resolved": "Resolved", "redirected": "Redirected"},
     "severity": {"unknown": "UnSpecified", "informational": "Informational", "low": "Low", "medium": "Medium",
@@ -41,7 +43,7 @@ def graph_incident(incident_id="220738", title="Multi-stage incident involving E
     """An incident as the sandbox's Graph API lists it (with $expand=alerts)."""
     return {
         "id": incident_id, "tenantId": TENANT, "status": status,
-        "incidentWebUrl": "https://security.microsoft.com/incidents/%s?tid=%s" % (incident_id, TENANT),
+        "incidentWebUrl": "https://security.microsoft.com/incident2/%s/overview?tid=%s" % (incident_id, TENANT),
         "redirectIncidentId": None, "displayName": title, "description": "",
         "createdDateTime": created, "lastUpdateDateTime": updated, "assignedTo": assigned_to,
         "classification": classification, "determination": determination, "severity": severity,
@@ -113,11 +115,12 @@ def matched(api, match, **fields):
     ([rule(match={"severty": ["high"]})], r"Rule 1 \('r'\) match: unknown key\(s\) severty; allowed: severity, status"),
     ([rule(match=["high"])], r"Rule 1 \('r'\) match: must be a dictionary"),
     ([rule(match={"severity": ["hihg"]})],
-     r"Rule 1 \('r'\) match.severity: got 'hihg'; allowed .*: high, informational, low, medium, unknown\."),
-    ([rule(match={"status": ["open"]})], r"match.status: got 'open'; allowed .*active, awaitingAction, inProgress"),
-    ([rule(match={"classification": ["bad"]})], r"match.classification: got 'bad'; allowed .*falsePositive"),
-    ([rule(match={"determination": ["evil"]})], r"match.determination: got 'evil'; allowed .*compromisedAccount"),
-    ([rule(match={"service_source": ["mde"]})], r"match.service_source: got 'mde'; allowed .*microsoftDefenderForEndpoint"),
+     r"Rule 1 \('r'\) match.severity: got 'hihg'; allowed: high, informational, low, medium, unknown \(any case; "
+     r"also accepted: UnSpecified for unknown\)\."),
+    ([rule(match={"status": ["open"]})], r"match.status: got 'open'; allowed: active, awaitingAction, inProgress, redirected, resolved \(any case"),
+    ([rule(match={"classification": ["bad"]})], r"match.classification: got 'bad'; allowed: falsePositive"),
+    ([rule(match={"determination": ["evil"]})], r"match.determination: got 'evil'; allowed: apt, compromisedAccount"),
+    ([rule(match={"service_source": ["mde"]})], r"match.service_source: got 'mde'; allowed: .*microsoftDefenderForEndpoint"),
     ([rule(match={"severity": []})], r"match.severity: must be a non-empty list of strings, got \[\]"),
     ([rule(match={"tags": {"a": 1}})], r"match.tags: must be a non-empty list of strings"),
     ([rule(match={"tags_absent": ["a", ""]})], r"match.tags_absent: must be a non-empty string, got ''"),
@@ -319,7 +322,7 @@ def test_a_comment_is_added_once(api):
 def test_entries_name_the_incident_its_link_and_the_rules(api):
     [entry] = plan(api, [make(api, incident_id="220744", title="Phishing campaign")], [rule("phish", tags=["t"])])
     assert entry == {"incident_id": "220744", "title": "Phishing campaign",
-                     "url": "https://security.microsoft.com/incidents/220744?tid=" + TENANT, "rules": ["phish"],
+                     "url": "https://security.microsoft.com/incident2/220744/overview?tid=" + TENANT, "rules": ["phish"],
                      "set": {"tags": ["t"]}, "changes": ["tags: + t"]}
 
 
@@ -365,3 +368,85 @@ def test_a_determination_must_fit_the_classification_after_the_rules(api):
     with pytest.raises(RuleError, match=r"rules 'tp', 'fp'\): Determination 'malware' does not go with classification "
                                         r"'falsePositive'"):
         plan(api, [make(api)], rules)
+
+
+# ----- values of older recorded answers, and Graph's newer enum members
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("text", ["Unassigned", "unassigned", "UNASSIGNED"])
+def test_the_text_unassigned_means_no_owner(api, text):
+    incident = make(api, assigned_to=text)
+    rules = [rule("take", match={"unassigned": True}, assigned_to="soc@fabrikam.example")]
+    (entry,) = plan(api, [incident], rules)
+    assert entry["changes"] == ["assigned_to: none -> soc@fabrikam.example"]
+    assert plan(api, [incident], [rule("owned", match={"unassigned": False})]) == []
+    assert plan(api, [incident], [rule("theirs", match={"assigned_to": "unassigned"})]) == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_unassigning_an_incident_that_reads_unassigned_changes_nothing(api):
+    update = IncidentUpdate(FLAVOURS[api], {"assigned_to": ""})
+    assert not update.plan(make(api, assigned_to="Unassigned")).changed
+    assert update.plan(make(api, assigned_to="analyst@fabrikam.example")).changed
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_status_new_of_older_answers_is_active(api):
+    incident = dict(make(api), status="New")
+    assert [entry["incident_id"] for entry in plan(api, [incident], [rule("open", match={"status": ["active"]})])] == [
+        "220738"]
+    assert plan(api, [incident], [rule("done", match={"status": ["resolved"]})]) == []
+    assert len(plan(api, [make(api)], [rule("new", match={"status": ["new"]})])) == 1
+    assert plan(api, [incident], [rule("same", status="active")]) == [], "New is already active: nothing to send"
+
+
+def defender_with_sources(*sources):
+    incident = make("defender", sources=())
+    incident["alerts"] = [{"alertId": "da%d" % index, "incidentId": 220738, "serviceSource": source}
+                          for index, source in enumerate(sources)]
+    return incident
+
+
+@pytest.mark.parametrize("source, name", [
+    ("MicrosoftDefenderATP", "microsoftDefenderForEndpoint"),
+    ("OfficeATP", "microsoftDefenderForOffice365"),
+    ("MicrosoftCloudAppSecurity", "microsoftDefenderForCloudApps"),
+])
+def test_older_service_source_names_match_graphs_names(source, name):
+    incident = defender_with_sources(source)
+    assert len(plan("defender", [incident], [rule("by-product", match={"service_source": [name]})])) == 1
+    assert len(plan("defender", [incident], [rule("by-old-name", match={"service_source": [source]})])) == 1
+    assert plan("defender", [incident], [rule("other", match={"service_source": ["microsoftSentinel"]})]) == []
+
+
+@pytest.mark.parametrize("source", ["microsoftThreatIntelligence", "microsoftSecurityForAI"])
+def test_graphs_newer_service_sources_are_accepted_and_matched(source):
+    incident = make("graph", sources=(source,))
+    assert len(plan("graph", [incident], [rule("new-product", match={"service_source": [source]})])) == 1
+    assert plan("graph", [make("graph")], [rule("new-product", match={"service_source": [source]})]) == []
+
+
+def test_a_status_that_cannot_be_set_is_not_listed_as_allowed():
+    with pytest.raises(RuleError) as raised:
+        parse_rules([rule(status="closed")], NOW)
+    assert "allowed: active, awaitingAction, inProgress, resolved (any case; also accepted: New for active)." in str(
+        raised.value)
+    with pytest.raises(RuleError) as raised:
+        parse_rules([rule(status="Redirected")], NOW)
+    message = str(raised.value)
+    assert "cannot be 'redirected'" in message
+    assert "Allowed: active, awaitingAction, inProgress, resolved (any case" in message
+    # Matching on it is fine: it is a status one reads.
+    parse_rules([rule(match={"status": ["redirected"]})], NOW)
+
+
+def test_determinations_are_named_as_graphs_metadata_names_them():
+    with pytest.raises(RuleError) as raised:
+        parse_rules([rule(classification="falsePositive", determination="evil")], NOW)
+    message = str(raised.value)
+    assert "notMalicious" in message and "notEnoughDataToValidate" in message and "compromisedAccount" in message
+    assert message.count("clean") == 1 and message.count("insufficientData") == 1, "each other name listed once"
+    with pytest.raises(RuleError, match=r"Determination 'notMalicious' does not go with classification 'truePositive'; it "
+                                        r"allows: apt, compromisedAccount, maliciousUserActivity, malware"):
+        parse_rules([rule(classification="truePositive", determination="clean")], NOW)

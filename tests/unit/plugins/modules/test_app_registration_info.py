@@ -267,9 +267,10 @@ def test_credentials_expired_or_expiring_are_warned_about(transport):
     assert outcome == "exit", result
     warnings = result["warnings"]
     assert len(warnings) == 3
-    assert warnings[0] == "The secret 'old' (k-old) of the app expired on %s." % secrets[0]["endDateTime"]
-    assert warnings[1] == "The secret 'soon' (k-soon) of the app expires in 5 day(s) on %s." % secrets[1]["endDateTime"]
-    assert warnings[2] == "The certificate '' (k-cert) of the app expires in 12 day(s) on %s." % certificates[0]["endDateTime"]
+    app = "the app 'SOC automation' (%s), registered in tenant %s," % (CLIENT, TENANT)
+    assert warnings[0] == "The secret 'old' (k-old) of %s expired on %s." % (app, secrets[0]["endDateTime"])
+    assert warnings[1] == "The secret 'soon' (k-soon) of %s expires in 5 day(s) on %s." % (app, secrets[1]["endDateTime"])
+    assert warnings[2] == "The certificate '' (k-cert) of %s expires in 12 day(s) on %s." % (app, certificates[0]["endDateTime"])
     assert [credential["expiring_soon"] for credential in result["registration"]["credentials"]] == [False, True, False, True]
 
 

@@ -31,7 +31,7 @@ API_URL = {"graph": GRAPH + "/v1.0", "defender": DEFENDER + "/api"}
 QUERY = 'AlertInfo\n| where Severity == "High"\n| summarize count() by ServiceSource'
 ROWS = [{"ServiceSource": "Microsoft Defender for Endpoint", "count_": number} for number in range(1, 38)]
 
-# Reference §6: each API's answer.
+# docs/microsoft-apis.md §6: each API's answer.
 GRAPH_ANSWER = {"@odata.context": GRAPH + "/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
                 "schema": [{"name": "ServiceSource", "type": "String"}, {"name": "count_", "type": "Int64"}],
                 "results": ROWS}

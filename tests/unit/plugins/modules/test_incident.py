@@ -14,6 +14,7 @@ import time
 import pytest
 import requests
 
+from ansible_collections.secops.m365_defender.plugins.module_utils import _incident_update
 from ansible_collections.secops.m365_defender.plugins.modules import incident
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
@@ -40,6 +41,14 @@ def held(api="graph"):
 def credentials(api="graph"):
     return {"api": api, "tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s", "login_url": LOGIN,
             "%s_url" % api: GRAPH if api == "graph" else DEFENDER}
+
+
+@pytest.fixture(autouse=True)
+def lock_directory(tmp_path, monkeypatch):
+    """Each test's incident locks in its own directory, so parallel test runs never wait on each other."""
+    directory = str(tmp_path / "locks")
+    monkeypatch.setattr(_incident_update, "default_lock_directory", lambda: directory)
+    return directory
 
 
 class Router(object):
@@ -320,15 +329,77 @@ def test_a_graph_comment_is_not_posted_again_after_a_lost_answer(transport, wait
     service = IncidentService("graph", API_URL["graph"], [graph_incident()])
     transport.handler = LosesAnswers(service)
     outcome, result = run(comment="Taken.")
-    assert outcome == "fail"
-    assert "got no complete answer" in result["msg"]
+    assert outcome == "exit", result
+    assert result["changed"] is True and result["applied"] == ["comment"]
     assert [method for method, path, body in service.writes] == ["POST"]
-    assert comment_texts(service.incidents["7"]) == ["First.", "Taken."]
+    assert comment_texts(service.incidents["7"]) == comment_texts(result["incident"]) == ["First.", "Taken."]
+    assert "got no usable answer" in result["warnings"][0] and "carried out" in result["warnings"][0]
+    assert waits == [], "the re-read found it at once"
 
 
 def test_a_defender_comment_is_not_sent_again_after_a_lost_answer(transport, waits):
     service = IncidentService("defender", API_URL["defender"], [defender_incident()])
     transport.handler = LosesAnswers(service)
-    run(api="defender", status="resolved", comment="Closed.")
+    outcome, result = run(api="defender", status="resolved", comment="Closed.")
+    assert outcome == "exit", result
     assert comment_texts(service.incidents["7"]) == ["Closed."]
     assert len(service.writes) == 1
+    assert result["applied"] == ["status", "comment"] and result["incident"]["status"] == "Resolved"
+
+
+class DropsWrites(object):
+    """Loses the first `count` comment writes on the way there: not carried out, no answer."""
+
+    def __init__(self, service, count=1):
+        self.service = service
+        self.count = count
+
+    def __call__(self, seen):
+        comment_write = seen.method == "POST" or (seen.method == "PATCH" and "comment" in json.loads(seen.body))
+        if comment_write and self.count:
+            self.count -= 1
+            raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=4)")
+        return self.service(seen)
+
+
+@pytest.mark.parametrize("api", ["graph", "defender"])
+def test_a_comment_write_without_an_answer_that_never_lands_fails_saying_so(transport, waits, api):
+    service = IncidentService(api, API_URL[api], [graph_incident() if api == "graph" else defender_incident()])
+    transport.handler = DropsWrites(service)
+    outcome, result = run(api=api, timeout=4, status="resolved", comment="Closed.")
+    assert outcome == "fail"
+    assert "not confirmed: " in result["msg"] and "not sent again" in result["msg"]
+    assert sum(waits) == 4.0, "read again for about as long as the timeout"
+    assert "exception" not in result
+    if api == "graph":
+        assert (result["applied"], result["unconfirmed"], result["not_applied"]) == (["status"], ["comment"], [])
+    else:
+        assert (result["applied"], result["unconfirmed"], result["not_applied"]) == ([], ["status", "comment"], [])
+    assert result["changed"] is True
+    assert comment_texts(service.incidents["7"]) == comment_texts(graph_incident() if api == "graph" else defender_incident())
+
+    del transport.seen[:]
+    outcome, result = run(api=api, status="resolved", comment="Closed.")
+    assert outcome == "exit", result
+    assert comment_texts(service.incidents["7"]).count("Closed.") == 1, "the re-run adds it once"
+
+
+def test_a_comment_refused_after_the_status_changed_reports_changed_and_what_was_applied(transport):
+    service = serve(transport, "graph", [graph_incident()], refuse={"POST": make_response(403, FORBIDDEN)})
+    outcome, result = run(status="resolved", tags=["b"], comment="Closed.")
+    assert outcome == "fail"
+    assert result["changed"] is True, "the status and the tag were changed"
+    assert (result["applied"], result["not_applied"], result["unconfirmed"]) == (["status", "tags"], ["comment"], [])
+    assert "applied: status, tags" in result["msg"] and "not applied: comment" in result["msg"]
+    assert "HTTP 403" in result["msg"] and result["status"] == 403
+    assert service.incidents["7"]["status"] == "resolved"
+
+
+def test_a_successful_update_lists_what_it_applied(transport):
+    serve(transport, "graph", [graph_incident()])
+    outcome, result = run(status="resolved", comment="Closed.")
+    assert outcome == "exit", result
+    assert (result["applied"], result["not_applied"], result["unconfirmed"]) == (["status", "comment"], [], [])
+    outcome, result = run(status="resolved", comment="Closed.")
+    assert outcome == "exit" and result["changed"] is False
+    assert "applied" not in result, "no write, nothing to list"

@@ -186,3 +186,53 @@ def test_allow_partial_returns_what_was_read_with_a_warning(transport):
     assert result["count"] == 100 and result["incidents"][-1] == {"id": "100"}
     assert "HTTP 503" in result["error"]
     assert any("Returning 100 incident(s) read before paging failed" in warning for warning in result["warnings"])
+
+
+# ----- data of the wrong shape never passes as a complete listing
+
+
+@pytest.mark.parametrize("allow_partial", [False, True])
+def test_a_page_whose_value_is_text_fails_instead_of_listing_its_characters(transport, allow_partial):
+    transport.answer(make_response(200, {"value": "abc"}))
+    outcome, result = run_module(incident_info.main, {"auth": held(), "allow_partial": allow_partial})
+    assert outcome == "fail", "{'value': 'abc'} is not three incidents"
+    assert "'value' is a string where a list of objects belongs" in result["msg"]
+    assert "GET https://graph.sandbox.test/v1.0/security/incidents" in result["msg"]
+    assert "exception" not in result
+
+
+def test_a_bad_second_page_with_allow_partial_is_incomplete(transport):
+    link = GRAPH + "/v1.0/security/incidents?$skip=1"
+    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": link}),
+                     make_response(200, {"value": ["2", "3"]}))
+    outcome, result = run_module(incident_info.main, {"auth": held(), "allow_partial": True})
+    assert outcome == "exit", result
+    assert result["complete"] is False and result["count"] == 1
+    assert "'value' is a list holding a string" in result["error"]
+
+
+def test_an_upper_case_next_link_is_followed_and_the_listing_complete(transport):
+    items = [{"id": str(number)} for number in range(1, 4)]
+    transport.answer(
+        make_response(200, {"value": items[:2], "@odata.nextLink": "HTTPS://GRAPH.SANDBOX.TEST/v1.0/security/incidents?$skip=2"}),
+        make_response(200, {"value": items[2:]}))
+    outcome, result = run_module(incident_info.main, {"auth": held()})
+    assert outcome == "exit", result
+    assert result["incidents"] == items and result["complete"] is True and result["pages"] == 2
+    assert transport.seen[1].url == GRAPH + "/v1.0/security/incidents?$skip=2"
+
+
+def test_one_incident_of_the_wrong_shape_fails(transport):
+    transport.answer(make_response(200, {"value": "abc"}))
+    outcome, result = run_module(incident_info.main, {"auth": held(), "incident_id": "7"})
+    assert outcome == "fail"
+    assert "is not an incident (no 'id')" in result["msg"]
+
+
+def test_a_raw_filter_that_closes_its_parentheses_fails_before_any_request(transport):
+    outcome, result = run_module(incident_info.main, {
+        "tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s", "login_url": LOGIN, "graph_url": GRAPH,
+        "filter": "severity eq 'low') or (severity ne 'low'", "status": ["active"]})
+    assert outcome == "fail"
+    assert result["msg"].startswith("Option 'filter' closes a parenthesis it did not open")
+    assert transport.seen == [], "not even a sign-in"

@@ -82,3 +82,9 @@ def test_problems_are_all_listed_at_once():
     message = str(raised.value)
     assert "timeout" in message and "browser" in message
     assert "; " in message
+
+
+def test_the_controller_side_checks_the_same_way():
+    with pytest.raises(AnsibleError) as raised:
+        validated_options({"tenant_id": TENANT, "client_id": {"id": CLIENT}}, AUTH_ARGUMENT_SPEC)
+    assert "Option 'client_id' must be a string, got a dictionary" in str(raised.value)
