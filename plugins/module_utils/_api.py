@@ -13,6 +13,7 @@ import re
 from ansible.module_utils.six.moves.urllib.parse import urljoin, urlparse, urlunparse
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import Limit
 
 
 def canonical(value):
@@ -172,9 +173,8 @@ class Flavour(object):
     tags_field = None
     comments_field = None
     hunting_path = None
-    # Per-minute and per-hour limits Microsoft documents, paced client-side: (key, calls, window seconds).
-    list_rate = update_rate = get_rate = ()
-    hunting_rate = (("hunting", 45, 60),)
+    # Per-minute and per-hour limits Microsoft documents, paced client-side (Limits in _http.py).
+    list_rate = update_rate = get_rate = hunting_rate = ()
 
     def incident_path(self, incident_id):
         return "%s/%s" % (self.incidents_path, incident_id)
@@ -225,6 +225,7 @@ class GraphFlavour(Flavour):
     tags_field = "customTags"
     comments_field = "comments"
     hunting_path = "/security/runHuntingQuery"
+    hunting_rate = (Limit("hunting", 45, 60, "the Graph API", "hunting queries"),)
 
     def list_params(self, filter_expr, page_size, expand_alerts):
         params = super(GraphFlavour, self).list_params(filter_expr, page_size, expand_alerts)
@@ -265,8 +266,16 @@ class DefenderFlavour(Flavour):
     tags_field = "tags"
     comments_field = "comments"
     hunting_path = "/advancedhunting/run"
-    list_rate = update_rate = (("incidents", 50, 60), ("incidents-hour", 1500, 3600))
-    get_rate = (("incident", 100, 60), ("incident-hour", 1500, 3600))
+    # List and update calls are paced together, below the limit each of them has.
+    list_rate = update_rate = (
+        Limit("incidents", 50, 60, "the Defender API", "incident list and update calls"),
+        Limit("incidents-hour", 1500, 3600, "the Defender API", "incident list and update calls"),
+    )
+    get_rate = (
+        Limit("incident", 100, 60, "the Defender API", "single-incident get calls"),
+        Limit("incident-hour", 1500, 3600, "the Defender API", "single-incident get calls"),
+    )
+    hunting_rate = (Limit("hunting", 45, 60, "the Defender API", "hunting queries"),)
 
     def next_request(self, page, params, page_size):
         """The Defender API documents no nextLink: page with $skip until a page is short."""
@@ -403,9 +412,10 @@ class ApiClient(object):
         """Yield every item of a collection, page by page.
 
         Refuses a page that is not a list of objects, a next link to another origin or one already followed,
-        and a page that repeats the previous one (an API that ignores $skip).
+        and a page that repeats the previous one (an API that ignores $skip). Reports each page read, for -v.
         """
         url, seen, previous = self.absolute(path), set(), None
+        pages = count = 0
         while url is not None:
             page = self.get(url, params, rate=self.flavour.list_rate)
             items = objects(page, "value", "The page GET %s" % _without_query(url), tenant=self.tenant)
@@ -414,6 +424,9 @@ class ApiClient(object):
                 raise ApiError("The API returned the same page twice (it may ignore $skip); stopping to avoid a "
                                "loop after %d pages." % self.pages_read, tenant_id=self.tenant)
             previous = items
+            pages, count = pages + 1, count + len(items)
+            self.http.report("page %d of GET %s: %d item(s) so far" % (pages, _without_query(path), count),
+                             verbose=True)
             yield from items
             next_url, next_params = self.flavour.next_request(page, params, page_size)
             if next_url:

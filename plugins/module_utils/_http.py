@@ -13,7 +13,9 @@ import json
 import time
 import traceback
 import uuid
+from collections import namedtuple
 
+from ansible.module_utils.six.moves import http_client
 from ansible.module_utils.six.moves.urllib.parse import parse_qs, urljoin, urlparse
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import TransportError, api_error, ApiError
@@ -32,6 +34,9 @@ NOT_CARRIED_OUT_STATUSES = frozenset([429, 503])
 MAX_RETRY_WAIT = 60.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
+# Shorter waits pass unnoticed; longer ones are reported while the task runs, with how long and why.
+WAIT_NOTICE_SECONDS = 3.0
+WINDOW_WORDS = {60: "a minute", 3600: "an hour"}
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 # Form fields of token requests and JSON fields of token answers that carry a credential or a token.
@@ -82,6 +87,18 @@ class HttpStats(object):
         }
 
 
+class Limit(namedtuple("Limit", ["key", "calls", "window", "api", "what"])):
+    """At most `calls` calls of one kind, counted under `key`, in any `window` seconds; `api` and `what` name
+    whose limit it is and which calls it counts, for the message of a wait."""
+
+    __slots__ = ()
+
+    def describe(self):
+        """'the Defender API allows 50 incident list and update calls a minute'"""
+        per = WINDOW_WORDS.get(self.window) or "every %g s" % self.window
+        return "%s allows %d %s %s" % (self.api, self.calls, self.what, per)
+
+
 class Pacer(object):
     """Keeps calls of one kind below a known per-window limit by waiting before the call that would exceed it.
 
@@ -113,11 +130,12 @@ class HttpClient(object):
     """
 
     def __init__(self, validate_certs=True, ca_path=None, timeout=30, retries=3, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, progress=None):
         self.verify = ca_path if (validate_certs and ca_path) else bool(validate_certs)
         self.timeout = timeout
         self.retries = retries
         self.sleep = sleep
+        self.progress = progress
         self.stats = HttpStats()
         self.pacer = Pacer(clock)
         self.session = requests.Session()
@@ -127,13 +145,18 @@ class HttpClient(object):
     def close(self):
         self.session.close()
 
+    def report(self, message, verbose=False):
+        """Tell whoever watches the task what it is doing: `verbose` messages are for -v only."""
+        if self.progress is not None:
+            self.progress(message, verbose)
+
     def send(self, method, url, headers=None, idempotent=None, rate=(), **kwargs):
         """Send with retries on 429, 5xx and lost connections; return the last response.
 
         A lost connection is retried only for idempotent requests (GET, PATCH, ... by default; POST when
-        the caller says so), since a POST may have been carried out. `rate` lists (key, limit, window
-        seconds) limits that calls of this kind are paced below; every attempt but one refused with 429
-        counts against them. Raises TransportError when no answer arrives after the last retry.
+        the caller says so), since a POST may have been carried out. `rate` lists the Limits that calls of
+        this kind are paced below; every attempt but one refused with 429 counts against them. Raises
+        TransportError when no answer arrives after the last retry.
         """
         idempotent = _is_idempotent(method, idempotent)
         attempt = 0
@@ -149,7 +172,8 @@ class HttpClient(object):
                     if attempt:
                         exc.message += " Gave up after %d attempts." % (attempt + 1)
                     raise
-                self._wait(backoff_seconds(attempt))
+                self._wait(backoff_seconds(attempt), attempt,
+                           "no complete answer (connection lost or timed out), backing off")
                 attempt += 1
                 continue
             if response.status_code == 429:
@@ -162,7 +186,10 @@ class HttpClient(object):
             delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is not None and delay > MAX_RETRY_WAIT:
                 return response
-            self._wait(delay if delay is not None else backoff_seconds(attempt))
+            if delay is None:
+                self._wait(backoff_seconds(attempt), attempt, "%s, backing off" % _status(response))
+            else:
+                self._wait(delay, attempt, "%s, Retry-After %.0f s" % (_status(response), delay))
             attempt += 1
 
     @staticmethod
@@ -213,21 +240,29 @@ class HttpClient(object):
         return response
 
     def _pace(self, rate):
-        for key, limit, window in rate:
-            delay = self.pacer.delay(key, limit, window)
+        for limit in rate:
+            delay = self.pacer.delay(limit.key, limit.calls, limit.window)
             if delay > 0:
                 self.stats.paced_seconds += delay
+                self._notice(delay, limit.describe())
                 self.sleep(delay)
 
     def _record(self, rate):
-        for key, dummy_limit, dummy_window in rate:
-            self.pacer.record(key)
+        for limit in rate:
+            self.pacer.record(limit.key)
 
-    def _wait(self, seconds):
+    def _wait(self, seconds, attempt, why):
+        """Wait before retry number `attempt` + 1; `why` says what the last attempt got."""
         self.stats.retries += 1
         self.stats.wait_seconds += seconds
         if seconds > 0:
+            self._notice(seconds, "%s; retry %d of %d" % (why, attempt + 1, self.retries))
             self.sleep(seconds)
+
+    def _notice(self, seconds, why):
+        """Report a wait long enough for the user to wonder why nothing happens."""
+        if seconds >= WAIT_NOTICE_SECONDS:
+            self.report("waiting %.0f s: %s" % (seconds, why))
 
     def request_json(self, method, url, tenant=None, **kwargs):
         """Send and return the parsed JSON object; raise ApiError for error answers or unusable bodies.
@@ -250,8 +285,15 @@ class HttpClient(object):
                     "%s %s answered HTTP %s with a body that is not a JSON object: %s" % (
                         method, url, response.status_code, repr(body)[:200]),
                     status=response.status_code, tenant_id=tenant)
-            self._wait(backoff_seconds(attempt))
+            self._wait(backoff_seconds(attempt), attempt,
+                       "%s with a body that is not a JSON object, backing off" % _status(response))
             attempt += 1
+
+
+def _status(response):
+    """'HTTP 429 (Too Many Requests)': the status with its standard name, not the server's own words."""
+    name = http_client.responses.get(response.status_code)
+    return "HTTP %s (%s)" % (response.status_code, name) if name else "HTTP %s" % response.status_code
 
 
 def origin(url):

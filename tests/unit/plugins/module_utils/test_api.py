@@ -20,7 +20,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
-from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient, Limit
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeAuthenticator,
     IncidentApi,
@@ -222,9 +222,10 @@ def incidents(count, api):
     return [{field: str(number) if api == "graph" else number} for number in range(1, count + 1)]
 
 
-def make_client(api, retries=0, authenticator=None):
+def make_client(api, retries=0, authenticator=None, **http_options):
     endpoints = resolve_endpoints(api=api, graph_url=GRAPH_URL, defender_url=DEFENDER_URL)
-    http = HttpClient(retries=retries, sleep=lambda seconds: None)
+    http_options.setdefault("sleep", lambda seconds: None)
+    http = HttpClient(retries=retries, **http_options)
     return ApiClient(endpoints, http, authenticator or FakeAuthenticator("the-access-token"), "contoso.example")
 
 
@@ -259,6 +260,94 @@ def test_iterate_reads_every_page_once(transport, api, count, pages):
             assert "Prefer" not in seen.headers
     if api == "defender":
         assert [query.get("$skip") for query in server.queries] == [None, "100", "200"][:pages]
+
+
+class Progress(object):
+    """Records what a task would print while it runs."""
+
+    def __init__(self):
+        self.reports = []
+
+    def __call__(self, message, verbose):
+        self.reports.append((message, verbose))
+
+
+@pytest.mark.parametrize("api, path, count, counts", [
+    ("graph", "/security/incidents", 120, [50, 100, 120]),
+    ("defender", "/incidents", 250, [100, 200, 250]),
+    ("defender", "/incidents", 0, [0]),
+])
+def test_iterate_reports_each_page_with_the_items_so_far_for_verbose_output(transport, api, path, count, counts):
+    progress = Progress()
+    client = make_client(api, progress=progress)
+    items = incidents(count, api)
+    transport.handler = IncidentApi(api, items, client.endpoints.api_url)
+    assert list(client.iterate(path, {"$top": client.flavour.max_page_size}, client.flavour.max_page_size)) == items
+    assert progress.reports == [("page %d of GET %s: %d item(s) so far" % (number, path, so_far), True)
+                                for number, so_far in enumerate(counts, 1)]
+
+
+def test_a_page_is_reported_once_read_before_its_items_are_handed_on(transport):
+    progress = Progress()
+    client = make_client("graph", progress=progress)
+    transport.handler = IncidentApi("graph", incidents(60, "graph"), client.endpoints.api_url)
+    iterator = client.iterate("/security/incidents", {"$top": 50}, 50)
+    assert next(iterator) == {"id": "1"}
+    assert progress.reports == [("page 1 of GET /security/incidents: 50 item(s) so far", True)]
+    assert len(list(iterator)) == 59
+    assert progress.reports[1:] == [("page 2 of GET /security/incidents: 60 item(s) so far", True)]
+
+
+def test_each_listing_counts_its_own_pages_and_items(transport):
+    progress = Progress()
+    client = make_client("defender", progress=progress)
+    transport.handler = IncidentApi("defender", incidents(30, "defender"), client.endpoints.api_url)
+    for dummy in range(2):
+        assert len(list(client.iterate("/incidents", {"$top": 100, "$filter": "status eq 'Active'"}, 100))) == 30
+    assert progress.reports == [("page 1 of GET /incidents: 30 item(s) so far", True)] * 2
+    assert client.pages_read == 2
+
+
+def test_a_refused_page_is_not_reported(transport):
+    progress = Progress()
+    client = make_client("graph", progress=progress)
+    transport.answer(make_response(200, {"value": "abc"}))
+    with pytest.raises(ApiError):
+        list(client.iterate("/security/incidents", {"$top": 50}, 50))
+    assert progress.reports == []
+
+
+class Clock(object):
+    """time.monotonic for the HttpClient, moved on by its sleeps and the fake answers."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_long_defender_listing_says_when_it_waits_for_the_rate_limit(transport):
+    """51 pages: the 51st waits for the minute's first list call to age out, and the task says so."""
+    clock = Clock(1000.0)
+
+    def sleep(seconds):
+        clock.now += seconds
+
+    def answer(seen):
+        clock.now += 0.1
+        return server(seen)
+
+    progress = Progress()
+    client = make_client("defender", sleep=sleep, clock=clock, progress=progress)
+    server = IncidentApi("defender", incidents(5050, "defender"), client.endpoints.api_url)
+    transport.handler = answer
+    assert len(list(client.iterate("/incidents", {"$top": 100}, 100))) == 5050
+    waits = [report for report in progress.reports if not report[1]]
+    assert waits == [("waiting 55 s: the Defender API allows 50 incident list and update calls a minute", False)]
+    index = progress.reports.index(waits[0])
+    assert progress.reports[index - 1] == ("page 50 of GET /incidents: 5000 item(s) so far", True)
+    assert progress.reports[index + 1] == ("page 51 of GET /incidents: 5050 item(s) so far", True)
 
 
 def test_defender_next_links_then_a_full_last_page(transport):
@@ -566,7 +655,7 @@ def test_hunting_paths():
 
 def limits(rate):
     """(calls, window seconds) of a rate, without its keys."""
-    return sorted((calls, window) for key, calls, window in rate)
+    return sorted((limit.calls, limit.window) for limit in rate)
 
 
 def test_rates_are_the_documented_limits():
@@ -577,8 +666,23 @@ def test_rates_are_the_documented_limits():
     assert limits(graph.hunting_rate) == limits(defender.hunting_rate) == [(45, 60)]
     assert graph.list_rate == graph.update_rate == graph.get_rate == ()
     for rate in (defender.list_rate, defender.get_rate, defender.hunting_rate):
-        assert len(set(key for key, calls, window in rate)) == len(rate), "each limit is counted on its own"
-    assert not set(key for key, calls, window in defender.get_rate) & set(key for key, calls, window in defender.list_rate)
+        assert len(set(limit.key for limit in rate)) == len(rate), "each limit is counted on its own"
+    assert not set(limit.key for limit in defender.get_rate) & set(limit.key for limit in defender.list_rate)
+
+
+def test_rates_say_in_words_whose_limit_on_which_calls():
+    """What a user reads while a task waits for one of them."""
+    graph, defender = FLAVOURS["graph"], FLAVOURS["defender"]
+    rates = defender.list_rate + defender.get_rate + defender.hunting_rate + graph.hunting_rate
+    assert all(isinstance(limit, Limit) for limit in rates)
+    assert [limit.describe() for limit in rates] == [
+        "the Defender API allows 50 incident list and update calls a minute",
+        "the Defender API allows 1500 incident list and update calls an hour",
+        "the Defender API allows 100 single-incident get calls a minute",
+        "the Defender API allows 1500 single-incident get calls an hour",
+        "the Defender API allows 45 hunting queries a minute",
+        "the Graph API allows 45 hunting queries a minute",
+    ]
 
 
 # ----- ApiClient.call: a refused token, with a body

@@ -19,8 +19,10 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, TransportError
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import (
     MAX_RETRY_WAIT,
+    WAIT_NOTICE_SECONDS,
     HttpClient,
     HttpStats,
+    Limit,
     MsalHttpAdapter,
     Pacer,
     retry_after_seconds,
@@ -389,6 +391,11 @@ class Clock(object):
         return self.now
 
 
+def a_limit(key, calls, window):
+    """A Limit for tests, which pacing counts by its key, calls and window."""
+    return Limit(key, calls, window, "the test API", "test calls")
+
+
 def call(pacer, clock, key, limit, window):
     """A caller that waits out its delay and is answered at once; returns when the call was made."""
     clock.now += pacer.delay(key, limit, window)
@@ -432,7 +439,7 @@ def test_send_paces_by_every_rate_given(transport):
 
     http = HttpClient(sleep=sleep, clock=clock)
     transport.handler = lambda seen: make_response(200, {})
-    rate = (("incidents", 2, 60), ("incidents-hour", 3, 3600))
+    rate = (a_limit("incidents", 2, 60), a_limit("incidents-hour", 3, 3600))
     sent_at = []
     for dummy in range(4):
         http.send("GET", URL, rate=rate)
@@ -495,7 +502,7 @@ def test_send_sleeps_only_when_the_call_over_the_limit_falls_in_the_window(trans
     transport.handler = answer
     for offset in (0.0, 1.0, 2.0, last_call_at):
         clock.now = max(clock.now, 1000.0 + offset)
-        http.send("GET", URL, rate=(("hunting", limit, window),))
+        http.send("GET", URL, rate=(a_limit("hunting", limit, window),))
     expected = [("send", 1000.0), ("send", 1001.0), ("send", 1002.0)]
     expected += [("sleep", wait), ("send", 1000.0 + window)] if wait else [("send", 1000.0 + last_call_at)]
     assert events == expected
@@ -515,7 +522,7 @@ def test_paced_seconds_add_up_and_are_rounded(transport):
     http = HttpClient(sleep=sleep, clock=clock)
     transport.handler = lambda seen: make_response(200, {})
     for dummy in range(4):
-        http.send("GET", URL, rate=(("k", 1, 1.0 / 3),))
+        http.send("GET", URL, rate=(a_limit("k", 1, 1.0 / 3),))
     assert len(waits) == 3 and abs(sum(waits) - 1.0) < 1e-9
     assert http.stats.as_dict()["paced_seconds"] == 1.0
 
@@ -548,7 +555,7 @@ class TimedClient(object):
 def test_an_attempt_refused_with_429_takes_no_slot(transport):
     timed = TimedClient(transport)
     timed.answers = [make_response(429, headers={"Retry-After": "1"})]
-    rate = (("incidents", 2, 60),)
+    rate = (a_limit("incidents", 2, 60),)
     assert [timed.send(rate) for dummy in range(3)] == [200, 200, 200]
     assert timed.sent == [1000.0, 1001.0, 1001.0, 1061.0], "the retry and the next call share the two slots"
     assert timed.waits == [1.0, 60.0]
@@ -559,7 +566,7 @@ def test_an_attempt_refused_with_429_takes_no_slot(transport):
 def test_an_attempt_that_may_have_been_counted_takes_a_slot(transport, failure):
     timed = TimedClient(transport)
     timed.answers = [failure]
-    rate = (("incidents", 2, 60),)
+    rate = (a_limit("incidents", 2, 60),)
     assert [timed.send(rate) for dummy in range(2)] == [200, 200]
     assert timed.sent == [1000.0, 1000.5, 1060.0], "the failed attempt and its retry hold both slots"
 
@@ -567,7 +574,7 @@ def test_an_attempt_that_may_have_been_counted_takes_a_slot(transport, failure):
 def test_a_slot_is_held_from_the_moment_the_answer_arrived(transport):
     """The server counted the call somewhere between sending and answering: the window starts at the answer."""
     timed = TimedClient(transport, latency=0.5)
-    rate = (("incidents", 1, 60),)
+    rate = (a_limit("incidents", 1, 60),)
     timed.send(rate)
     timed.send(rate)
     assert timed.sent == [1000.0, 1060.5]
@@ -603,7 +610,7 @@ def test_paging_at_the_limit_provokes_no_429_and_uses_every_window(transport):
     server = LimitedServer(clock, 50, 60, travel=lambda count: 0.3 if count == 0 else 0.1)
     transport.handler = server
     http = HttpClient(sleep=lambda seconds: setattr(clock, "now", clock.now + seconds), clock=clock)
-    rate = (("incidents", 50, 60), ("incidents-hour", 1500, 3600))
+    rate = (a_limit("incidents", 50, 60), a_limit("incidents-hour", 1500, 3600))
     assert all(http.send("GET", URL, rate=rate).status_code == 200 for dummy in range(100))
     assert server.refused == 0 and http.stats.throttled == 0
     first_minute = server.accepted[49] - server.accepted[0]
@@ -634,6 +641,163 @@ def test_throttled_counts_a_429_on_the_last_attempt(transport, sleeper, retries)
     transport.answer(*[make_response(429, headers={"Retry-After": "1"}) for dummy in range(retries + 1)])
     assert http.send("GET", URL).status_code == 429
     assert http.stats.throttled == retries + 1
+
+
+# ----- progress: waits the user should hear about
+
+
+class Events(object):
+    """Records reports and sleeps in one list, in the order they happen, and moves a clock on when sleeping."""
+
+    def __init__(self, clock=None):
+        self.clock = clock
+        self.seen = []
+
+    def progress(self, message, verbose):
+        self.seen.append(("report", message, verbose))
+
+    def sleep(self, seconds):
+        self.seen.append(("sleep", seconds))
+        if self.clock is not None:
+            self.clock.now += seconds
+
+    def reports(self):
+        return [event[1:] for event in self.seen if event[0] == "report"]
+
+
+def test_report_passes_the_message_and_its_verbosity():
+    events = Events()
+    http = HttpClient(progress=events.progress)
+    http.report("a wait")
+    http.report("a page", verbose=True)
+    assert events.reports() == [("a wait", False), ("a page", True)]
+
+
+def test_nothing_is_reported_without_a_progress_callable(transport):
+    """Modules running as separate processes pass None: reporting is a no-op and waits stay the same."""
+    clock = Clock(1000.0)
+    events = Events(clock)
+    http = HttpClient(sleep=events.sleep, clock=clock)
+    assert http.progress is None
+    http.report("nobody listens")
+    transport.answer(make_response(429, headers={"Retry-After": "30"}), make_response(200, {}),
+                     make_response(200, {}))
+    rate = (a_limit("incidents", 1, 60),)
+    http.send("GET", URL, rate=rate)
+    http.send("GET", URL, rate=rate)
+    assert events.seen == [("sleep", 30.0), ("sleep", 60.0)]
+
+
+def test_a_pacing_wait_is_reported_before_sleeping_saying_whose_limit(transport):
+    clock = Clock(1000.0)
+    events = Events(clock)
+    http = HttpClient(sleep=events.sleep, clock=clock, progress=events.progress)
+    transport.handler = lambda seen: make_response(200, {})
+    rate = (Limit("incidents", 2, 60, "the Defender API", "incident list and update calls"),)
+    http.send("GET", URL, rate=rate)
+    clock.now = 1002.0
+    http.send("GET", URL, rate=rate)
+    http.send("GET", URL, rate=rate)
+    assert events.seen == [
+        ("report", "waiting 58 s: the Defender API allows 2 incident list and update calls a minute", False),
+        ("sleep", 58.0),
+    ]
+    assert http.stats.paced_seconds == 58.0 and http.stats.retries == 0
+
+
+@pytest.mark.parametrize("last_call_at, reported", [
+    (1000.0 + 60 - WAIT_NOTICE_SECONDS - 0.1, True),
+    (1000.0 + 60 - WAIT_NOTICE_SECONDS, True),
+    (1000.0 + 60 - WAIT_NOTICE_SECONDS + 0.1, False),
+    (1059.9, False),
+])
+def test_only_pacing_waits_of_at_least_the_notice_threshold_are_reported(transport, last_call_at, reported):
+    clock = Clock(1000.0)
+    events = Events(clock)
+    http = HttpClient(sleep=events.sleep, clock=clock, progress=events.progress)
+    transport.handler = lambda seen: make_response(200, {})
+    http.send("GET", URL, rate=(a_limit("k", 1, 60),))
+    clock.now = last_call_at
+    http.send("GET", URL, rate=(a_limit("k", 1, 60),))
+    assert [event[0] for event in events.seen] == (["report", "sleep"] if reported else ["sleep"])
+    assert http.stats.paced_seconds == pytest.approx(1060.0 - last_call_at)
+
+
+def test_every_limit_that_makes_a_call_wait_is_reported(transport):
+    clock = Clock(1000.0)
+    events = Events(clock)
+    http = HttpClient(sleep=events.sleep, clock=clock, progress=events.progress)
+    transport.handler = lambda seen: make_response(200, {})
+    rate = (Limit("m", 2, 60, "the Defender API", "calls"), Limit("h", 3, 3600, "the Defender API", "calls"))
+    for dummy in range(4):
+        http.send("GET", URL, rate=rate)
+    assert events.seen == [
+        ("report", "waiting 60 s: the Defender API allows 2 calls a minute", False), ("sleep", 60.0),
+        ("report", "waiting 3540 s: the Defender API allows 3 calls an hour", False), ("sleep", 3540.0),
+    ]
+
+
+@pytest.mark.parametrize("window, words", [(60, "a minute"), (3600, "an hour"), (10, "every 10 s"),
+                                           (0.5, "every 0.5 s")])
+def test_a_limit_describes_itself_in_words(window, words):
+    assert Limit("k", 45, window, "the Graph API", "hunting queries").describe() == (
+        "the Graph API allows 45 hunting queries " + words)
+
+
+def test_a_retry_after_wait_is_reported_with_the_status_and_the_retry(transport):
+    events = Events()
+    http = HttpClient(retries=3, sleep=events.sleep, progress=events.progress)
+    transport.answer(make_response(429, headers={"Retry-After": "30"}),
+                     make_response(503, headers={"Retry-After": "4.4"}), make_response(200, {}))
+    assert http.send("GET", URL + "?$skiptoken=opaque-cursor").status_code == 200
+    assert events.seen == [
+        ("report", "waiting 30 s: HTTP 429 (Too Many Requests), Retry-After 30 s; retry 1 of 3", False),
+        ("sleep", 30.0),
+        ("report", "waiting 4 s: HTTP 503 (Service Unavailable), Retry-After 4 s; retry 2 of 3", False),
+        ("sleep", 4.4),
+    ]
+    assert not [message for message, verbose in events.reports() if "skiptoken" in message or "http" in message]
+    assert http.stats.as_dict() == {"requests": 3, "retries": 2, "throttled": 1, "wait_seconds": 34.4,
+                                    "paced_seconds": 0.0}
+
+
+def test_a_short_retry_after_wait_is_not_reported(transport):
+    events = Events()
+    http = HttpClient(retries=3, sleep=events.sleep, progress=events.progress)
+    transport.answer(make_response(429, headers={"Retry-After": "2.9"}), make_response(200, {}))
+    http.send("GET", URL)
+    assert events.seen == [("sleep", 2.9)]
+
+
+def test_only_the_backoff_waits_long_enough_are_reported(transport):
+    events = Events()
+    http = HttpClient(retries=5, sleep=events.sleep, progress=events.progress)
+    transport.answer(*([make_response(502)] * 4 + [make_response(200, {})]))
+    assert http.send("GET", URL).status_code == 200
+    assert events.seen == [
+        ("sleep", 0.5), ("sleep", 1.0), ("sleep", 2.0),
+        ("report", "waiting 4 s: HTTP 502 (Bad Gateway), backing off; retry 4 of 5", False), ("sleep", 4.0),
+    ]
+
+
+def test_a_lost_connection_wait_says_so(transport):
+    events = Events()
+    http = HttpClient(retries=5, sleep=events.sleep, progress=events.progress)
+    transport.answer(*([connection_refused()] * 3 + [requests.exceptions.ReadTimeout("read timed out")]
+                       + [make_response(200, {})]))
+    assert http.send("GET", URL).status_code == 200
+    assert events.reports() == [
+        ("waiting 4 s: no complete answer (connection lost or timed out), backing off; retry 4 of 5", False)]
+
+
+@pytest.mark.parametrize("status, named", [(200, "HTTP 200 (OK)"), (299, "HTTP 299")])
+def test_a_garbled_body_wait_names_the_status(transport, status, named):
+    events = Events()
+    http = HttpClient(retries=5, sleep=events.sleep, progress=events.progress)
+    transport.answer(*([make_response(status, text="<html>cut") for dummy in range(4)] + [make_response(200, {})]))
+    assert http.request_json("GET", URL) == {}
+    assert events.reports() == [
+        ("waiting 4 s: %s with a body that is not a JSON object, backing off; retry 4 of 5" % named, False)]
 
 
 # ----- MSAL adapter
