@@ -182,9 +182,11 @@ class IncidentList(object):
         self.error = error
 
 
-def list_incidents(client, query, limit=None, alerts=False, allow_partial=False):
+def list_incidents(client, query, limit=None, alerts=False, allow_partial=False, project=None):
     """Incidents matching the query, following every page at the API's largest page size.
 
+    `project` (a _properties.Projection) reduces each matching incident as it is read, after the local filters
+    have seen all of it, so that only what was chosen is ever held and returned.
     When a page fails after retries, the task fails, saying how far it got; with allow_partial the
     incidents read so far are returned, marked incomplete. Nothing read (sign-in or first page failed) fails.
     """
@@ -197,7 +199,7 @@ def list_incidents(client, query, limit=None, alerts=False, allow_partial=False)
     try:
         for incident in client.iterate(flavour.incidents_path, params, page_size):
             if query.matches(incident):
-                incidents.append(incident)
+                incidents.append(project(incident) if project else incident)
                 if limit and len(incidents) >= limit:
                     break
     except M365DefenderError as exc:

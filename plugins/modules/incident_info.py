@@ -18,7 +18,8 @@ description:
   - Filters the API can apply are sent as C($filter); the others (on the Defender API O(severity),
     O(classification) and O(determination)) are applied to each incident as it arrives, and
     RV(filters_applied_locally) names them.
-  - Returns the API's own incident objects unchanged, so Microsoft's documentation describes them.
+  - Returns the API's own incident objects unchanged, so Microsoft's documentation describes them; or, with
+    O(properties) and O(alert_properties), only the properties chosen of each incident and of its alerts.
 author:
   - secops.m365_defender contributors (@secops)
 options:
@@ -89,6 +90,47 @@ options:
       - The Defender API always includes them.
     type: bool
     default: false
+  properties:
+    description:
+      - Return only these properties of each incident, by the chosen API's own names (case-sensitive). An
+        incident that lacks one of them is returned without it. By default every property is returned.
+      - "On Graph: V(alerts), V(assignedTo), V(classification), V(comments), V(createdDateTime), V(customTags),
+        V(description), V(determination), V(displayName), V(id), V(incidentWebUrl), V(lastModifiedBy),
+        V(lastUpdateDateTime), V(priorityScore), V(redirectIncidentId), V(resolvingComment), V(severity),
+        V(status), V(summary), V(systemTags), V(tenantId)."
+      - "On the Defender API: V(alerts), V(assignedTo), V(classification), V(comments), V(createdTime),
+        V(determination), V(incidentId), V(incidentName), V(incidentUri), V(lastUpdateTime), V(redirectIncidentId),
+        V(severity), V(status), V(systemTags), V(tags)."
+      - With O(alerts=true) each incident keeps its V(alerts) without naming it; without it, naming V(alerts) is
+        refused. On the Defender API, which always sends the alerts, O(properties) without O(alerts=true) leaves
+        them out.
+      - The incidents are filtered first, so a filter applied locally (RV(filters_applied_locally)) sees every
+        property, chosen or not. Each incident is then reduced as it is read, so a large listing holds, and hands
+        to Ansible, only what was chosen.
+      - A name the chosen API does not have is refused before any request, with the API's names and, for the
+        other API's name of a property, the name to use instead (V(incidentId) on Graph is V(id)).
+    type: list
+    elements: str
+  alert_properties:
+    description:
+      - Return only these properties of each alert, by the chosen API's own names (case-sensitive). Needs
+        O(alerts=true). By default every property of the alerts is returned.
+      - "On Graph: V(actorDisplayName), V(additionalData), V(alertPolicyId), V(alertWebUrl), V(assignedTo),
+        V(categories), V(category), V(classification), V(comments), V(createdDateTime), V(customDetails),
+        V(description), V(detectionSource), V(detectorId), V(determination), V(evidence), V(firstActivityDateTime),
+        V(id), V(incidentId), V(incidentWebUrl), V(investigationState), V(lastActivityDateTime),
+        V(lastUpdateDateTime), V(mitreTechniques), V(productName), V(providerAlertId), V(recommendedActions),
+        V(resolvedDateTime), V(serviceSource), V(severity), V(status), V(systemTags), V(tenantId),
+        V(threatDisplayName), V(threatFamilyName), V(title)."
+      - "On the Defender API: V(actorName), V(alertId), V(assignedTo), V(category), V(classification),
+        V(creationTime), V(description), V(detectionSource), V(detectorId), V(determination), V(devices),
+        V(entities), V(firstActivity), V(incidentId), V(investigationId), V(investigationState), V(lastActivity),
+        V(lastUpdatedTime), V(mitreTechniques), V(providerAlertId), V(resolvedTime), V(serviceSource), V(severity),
+        V(status), V(threatFamilyName), V(title)."
+      - Can be given without O(properties), to keep every property of the incidents but only these of their
+        alerts. Unknown names are refused before any request, as for O(properties).
+    type: list
+    elements: str
   allow_partial:
     description:
       - When a page cannot be read after O(retries), return the incidents read so far with RV(complete) V(false)
@@ -120,6 +162,20 @@ EXAMPLES = r"""
     auth: "{{ defender_token.auth }}"
     incident_id: "924565"
 
+- name: Every incident's number, title, severity and status, and its alerts' ids, titles and products
+  secops.m365_defender.incident_info:
+    auth: "{{ graph_token.auth }}"
+    properties: [id, displayName, severity, status]
+    alerts: true
+    alert_properties: [id, title, serviceSource]
+  register: overview
+
+- name: High severity incidents from the Defender API (filtered locally), only their number and title
+  secops.m365_defender.incident_info:
+    auth: "{{ defender_token.auth }}"
+    severity: [high]
+    properties: [incidentId, incidentName]
+
 - name: The 10 newest incidents assigned to an analyst, with a raw filter
   secops.m365_defender.incident_info:
     auth: "{{ graph_token.auth }}"
@@ -133,6 +189,8 @@ incidents:
   description:
     - The incidents, as the API returns them (Graph C(incident) resources, or the Defender API's incident
       objects).
+    - With O(properties), each holds only those of the chosen properties it has (and V(alerts) with
+      O(alerts=true)); with O(alert_properties), each of its alerts holds only those properties.
   returned: always
   type: list
   elements: dict
@@ -187,6 +245,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
     list_incidents,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._properties import incident_projection
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
 
 ARGUMENT_SPEC = dict(
@@ -201,6 +260,8 @@ ARGUMENT_SPEC = dict(
     filter=dict(type="str"),
     limit=dict(type="int"),
     alerts=dict(type="bool", default=False),
+    properties=dict(type="list", elements="str"),
+    alert_properties=dict(type="list", elements="str"),
     allow_partial=dict(type="bool", default=False),
 )
 
@@ -210,13 +271,17 @@ def run(module):
     client = module.client
     if params["limit"] is not None and params["limit"] < 1:
         raise InputError("Option 'limit' must be 1 or more, got %d." % params["limit"])
+    project = incident_projection(client.flavour.name, params["properties"], params["alert_properties"],
+                                  params["alerts"])
     if params["incident_id"]:
         incident = get_incident(client, params["incident_id"], params["alerts"])
+        if incident and project:
+            incident = project(incident)
         listing, local = IncidentList([incident] if incident else []), []
     else:
         query = IncidentQuery(client.flavour, params)
         listing = list_incidents(client, query, limit=params["limit"], alerts=params["alerts"],
-                                 allow_partial=params["allow_partial"])
+                                 allow_partial=params["allow_partial"], project=project)
         local = query.local_filters
     if not listing.complete:
         module.warn("Returning %d incident(s) read before paging failed: %s" % (len(listing.incidents), listing.error))

@@ -22,6 +22,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
     parse_iso_time,
     parse_time_option,
 )
+from ansible_collections.secops.m365_defender.plugins.module_utils._properties import incident_projection
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeAuthenticator,
     IncidentApi,
@@ -420,3 +421,55 @@ def test_allow_partial_still_fails_when_nothing_was_read(transport):
         list_incidents(client, IncidentQuery(client.flavour, {}), allow_partial=True)
     assert "HTTP 500" in raised.value.message
     assert "stopped after" not in raised.value.message
+
+
+# ----- chosen properties
+
+
+def with_alerts(incidents):
+    return [dict(incident, classification="TruePositive",
+                 alerts=[{"alertId": "da%d" % incident["incidentId"], "title": "t", "severity": "Low"}])
+            for incident in incidents]
+
+
+def test_defender_local_filter_sees_properties_that_are_not_chosen(transport):
+    client = make_client("defender")
+    server = IncidentApi("defender", with_alerts(defender_incidents(237)), client.endpoints.api_url)
+    transport.handler = server
+    query = IncidentQuery(client.flavour, {"severity": ["high"], "classification": ["truePositive"]})
+    project = incident_projection("defender", ["incidentId", "status"], ["alertId"], alerts=True)
+    found = list_incidents(client, query, alerts=True, project=project).incidents
+    assert [incident["incidentId"] for incident in found] == [number for number in range(1, 238) if number % 5 == 0]
+    assert all(incident == {"incidentId": incident["incidentId"], "status": "Active",
+                            "alerts": [{"alertId": "da%d" % incident["incidentId"]}]} for incident in found)
+    assert query.local_filters == ["classification", "severity"]
+
+
+def test_a_limit_counts_projected_incidents(transport):
+    client = make_client("defender")
+    transport.handler = IncidentApi("defender", defender_incidents(237), client.endpoints.api_url)
+    query = IncidentQuery(client.flavour, {"severity": ["medium"]})
+    found = list_incidents(client, query, limit=3, project=incident_projection("defender", ["incidentId"])).incidents
+    assert found == [{"incidentId": 1}, {"incidentId": 6}, {"incidentId": 11}]
+
+
+def test_a_projection_does_not_hide_a_page_that_repeats(transport):
+    """The pager compares each page with the one before: projecting must leave the page it read as it was."""
+    client = make_client("defender")
+    pages = [{"value": defender_incidents(100)}] * 3 + [{"value": []}]  # the end, should the repeat go unseen
+    transport.answer(*[make_response(200, page) for page in pages])
+    project = incident_projection("defender", ["incidentId"])
+    with pytest.raises(ApiError) as raised:
+        list_incidents(client, IncidentQuery(client.flavour, {}), project=project)
+    assert "returned the same page twice" in raised.value.message
+    assert len(transport.seen) == 2
+
+
+def test_allow_partial_returns_projected_incidents(transport):
+    client = make_client("graph")
+    transport.handler = FailingPage(IncidentApi("graph", graph_incidents(237), client.endpoints.api_url), fail_at=3)
+    listing = list_incidents(client, IncidentQuery(client.flavour, {}), allow_partial=True,
+                             project=incident_projection("graph", ["severity"]))
+    assert listing.complete is False
+    assert len(listing.incidents) == 100
+    assert listing.incidents[:2] == [{"severity": "medium"}, {"severity": "low"}]

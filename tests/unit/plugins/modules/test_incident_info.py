@@ -7,11 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import time
 
 import pytest
 import yaml
 
+from ansible_collections.secops.m365_defender.plugins.module_utils._properties import allowed_names
 from ansible_collections.secops.m365_defender.plugins.modules import incident_info
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
@@ -236,3 +238,79 @@ def test_a_raw_filter_that_closes_its_parentheses_fails_before_any_request(trans
     assert outcome == "fail"
     assert result["msg"].startswith("Option 'filter' closes a parenthesis it did not open")
     assert transport.seen == [], "not even a sign-in"
+
+
+# ----- chosen properties
+
+
+def sign_in_args(**options):
+    return dict({"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s", "login_url": LOGIN,
+                 "graph_url": GRAPH, "defender_url": DEFENDER}, **options)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"properties": ["id", "incidentId"]},
+     "Option 'properties' got 'incidentId', which is the Defender API's name; on Graph use 'id'."),
+    ({"api": "defender", "properties": ["displayName"]},
+     "Option 'properties' got 'displayName', which is Graph's name; on the Defender API use 'incidentName'."),
+    ({"alerts": True, "alert_properties": ["alertId"]},
+     "Option 'alert_properties' got 'alertId', which is the Defender API's name; on Graph use 'id'."),
+    ({"alert_properties": ["id"]}, "Option 'alert_properties' needs option 'alerts' set to true"),
+    ({"properties": ["id", "alerts"]}, "Option 'properties' names 'alerts', which option 'alerts' controls"),
+    ({"properties": []}, "Option 'properties' is an empty list"),
+    ({"incident_id": "7", "properties": ["Severity"]}, "got 'Severity', which is spelled 'severity'"),
+])
+def test_bad_property_names_fail_before_any_request(transport, options, words):
+    outcome, result = run_module(incident_info.main, sign_in_args(**options))
+    assert outcome == "fail"
+    assert words in result["msg"]
+    assert "exception" not in result
+    assert transport.seen == [], "not even a sign-in"
+
+
+def test_defender_filters_on_severity_without_returning_it(transport):
+    incidents = [{"incidentId": number, "incidentName": "i%d" % number, "severity": SEVERITIES[number % 5],
+                  "alerts": [{"alertId": "da%d" % number, "title": "t"}]} for number in range(1, 238)]
+    transport.handler = IncidentApi("defender", incidents, DEFENDER + "/api")
+    outcome, result = run_module(incident_info.main, {
+        "auth": held("defender"), "severity": ["high"], "properties": ["incidentName", "incidentId", "createdTime"]})
+    assert outcome == "exit", result
+    assert result["incidents"] == [{"incidentName": "i%d" % number, "incidentId": number}
+                                   for number in range(5, 238, 5)]
+    assert result["count"] == 47 and result["filters_applied_locally"] == ["severity"]
+
+
+def test_graph_alerts_are_expanded_and_projected(transport):
+    incidents = [{"id": str(number), "status": "active", "alerts": [{"id": "da%d" % number, "title": "t"}]}
+                 for number in range(1, 4)]
+    server = IncidentApi("graph", incidents, GRAPH + "/v1.0")
+    transport.handler = server
+    outcome, result = run_module(incident_info.main, {
+        "auth": held(), "properties": ["id"], "alerts": True, "alert_properties": ["title"]})
+    assert outcome == "exit", result
+    assert result["incidents"] == [{"id": str(number), "alerts": [{"title": "t"}]} for number in range(1, 4)]
+    assert server.queries == [{"$top": "50", "$expand": "alerts"}]
+
+
+def test_one_incident_by_id_is_projected(transport):
+    transport.answer(make_response(200, {"@odata.context": DEFENDER + "/api/$metadata#Incidents/$entity",
+                                         "incidentId": 924565, "severity": "High", "alerts": []}))
+    outcome, result = run_module(incident_info.main, {
+        "auth": held("defender"), "incident_id": "924565", "properties": ["severity"]})
+    assert outcome == "exit", result
+    assert result["incidents"] == [{"severity": "High"}]
+
+
+def documented_names(option, api):
+    """The V() names of the option's description item that starts with "On Graph:" or "On the Defender API:"."""
+    options = yaml.safe_load(incident_info.DOCUMENTATION)["options"]
+    start = "On Graph:" if api == "graph" else "On the Defender API:"
+    items = [item for item in options[option]["description"] if item.startswith(start)]
+    assert len(items) == 1, items
+    return re.findall(r"V\(([^)]+)\)", items[0])
+
+
+@pytest.mark.parametrize("option, kind", [("properties", "incident"), ("alert_properties", "alert")])
+@pytest.mark.parametrize("api", ["graph", "defender"])
+def test_the_documented_names_are_the_checked_names(option, kind, api):
+    assert documented_names(option, api) == allowed_names(kind, api)
