@@ -12,7 +12,8 @@ matplotlib.use('Agg')
 # pylint: disable=wrong-import-position
 import matplotlib.pyplot as plt  # noqa: E402
 
-WAYS = {'a': '(a) incident_info', 'b': '(b) uri loop', 'c': '(c) bare requests'}
+WAYS = {('a', 'auto'): '(a) incident_info, in-process', ('a', 'module'): '(a) incident_info, module',
+        ('b', None): '(b) uri loop', ('c', None): '(c) bare requests'}
 
 
 def main():
@@ -20,8 +21,9 @@ def main():
         rows = json.load(handle)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for axis, api in zip(axes, ('graph', 'defender')):
-        for way, label in WAYS.items():
-            points = sorted((row['n'], row['wall_s']) for row in rows if row['api'] == api and row['way'] == way)
+        for (way, path), label in WAYS.items():
+            points = sorted((row['n'], row['wall_s']) for row in rows
+                            if row['api'] == api and row['way'] == way and row.get('path') == path)
             if points:
                 axis.plot([p[0] for p in points], [p[1] for p in points], marker='o', label=label)
         axis.set_xscale('log')

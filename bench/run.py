@@ -1,22 +1,31 @@
 """The benchmark behind ``make bench``: four scenarios against the sandbox, one table.
 
     python3 bench/run.py [--runs N] [--sizes 100,1000,5000] [--only 1,2,3,4] [--slow-runs N] [--throttle-runs N]
+                         [--task-runs N] [--paced-runs N] [--uri-max N]
 
 Starts the sandbox (bench/scenario-50-tenants.json, time scale 1) with .venv/newest, runs
 
-1. fetch N incidents, Graph and Defender: (a) one incident_info task, (b) ansible.builtin.uri and a page loop,
-   (c) a bare requests script; median wall time and CPU of --runs runs, API calls and token requests from the
-   sandbox's counters, peak RSS of the process tree (sum over the tree, polled from /proc), and what (a)
-   waited for its pacing;
-2. 20 API tasks in one play: auth from the token module, token_cache_path, neither;
-3. 50 tenants as inventory hosts, 100 ms latency on every request: forks 1, 10, 25 (median of --runs runs),
-   with the CPU of the run and of the sandbox, and the speed-up those allow on this machine's cores;
-4. the Defender API's documented limits on: 100 list calls (two minutes' allowance) by the collection and
-   by the bare script that honours Retry-After, end to end and from the first list call to the last,
+1. fetch N incidents, Graph and Defender: (a) one incident_info task, in-process and as a module, (b)
+   ansible.builtin.uri and a page loop, (c) a bare requests script; median wall time and CPU of --runs runs,
+   API calls and token requests from the sandbox's counters, peak RSS of the process tree (sum over the tree,
+   polled from /proc), and what (a) waited for its pacing;
+2. 20 tasks in one play (median of --task-runs runs, each with its baseline: the same play without the 20): debug,
+   uri (one page each), and incident_info on each path with auth from the token module, token_cache_path,
+   neither;
+3. 50 tenants as inventory hosts, 100 ms latency on every request: forks 1, 10, 25 (median of --runs runs) on
+   each path, with the CPU of the run and of the sandbox, and the speed-up those allow on this machine's cores;
+4. the Defender API's documented limits on: 100 list calls (two minutes' allowance) by the collection (each
+   path, every property or a few chosen) and by the bare script that honours Retry-After, end to end, from the
+   first list call to the last, and after the last,
 
-prints one table and writes bench/results/latest.json, latest.md and fetch.png (matplotlib, installed into
-.venv/bench on first use; the chart is skipped when that fails). Playbooks hand their figures to the driver
-through bench/callback_plugins/bench_report.py.
+prints one table, the issue's targets for the in-process path against the module path, and writes
+bench/results/latest.json, latest.md and fetch.png (matplotlib, installed into .venv/bench on first use; the
+chart is skipped when that fails). Playbooks hand their figures to the driver through
+bench/callback_plugins/bench_report.py.
+
+The path of the collection's tasks is chosen per run with the extra var m365d_execution: auto (in-process on
+the controller, the default) or module (a module process per task, as before); every run also counts the
+module processes it saw, and a run on the wrong path counts as failed.
 """
 
 import argparse
@@ -45,6 +54,14 @@ CONTROL = os.path.join(ROOT, 'tests', 'sandbox', 'control.py')
 SCENARIO = os.path.join(HERE, 'scenario-50-tenants.json')
 PAGE = {'graph': 50, 'defender': 100}
 DEFENDER_LIST_LIMIT = 50  # calls per 60 s (docs/microsoft-apis.md §5)
+PATHS = ('auto', 'module')  # m365d_execution: in-process on the controller, a module process per task
+PATH_LABELS = {'auto': 'in-process', 'module': 'module'}
+COLLECTION_MODULES = ('token', 'app_registration_info', 'incident_info', 'incident', 'hunting_query')
+# Scenario 4 with `properties`: a handful of each incident's and each alert's (Defender API names).
+CHOSEN = {'bench_properties': ['incidentId', 'incidentName', 'severity', 'status', 'lastUpdateTime'],
+          'bench_alert_properties': ['alertId', 'title', 'severity', 'status', 'serviceSource']}
+# The issue's figures for the module path ("today"), measured before this change (docs/performance.md).
+TODAY = {'partner_forks10_s': 16.9, 'partner_forks25_rss_mib': 2174}
 
 
 def say(message=''):
@@ -66,8 +83,8 @@ class Admin:
             return json.loads(response.read() or b'null')
 
 
-def tree_rss(root):
-    """Resident memory (bytes) of a process and all its descendants."""
+def tree(root):
+    """A process and all its descendants: {pid: resident memory in bytes}."""
     parents, rss = {}, {}
     for name in os.listdir('/proc'):
         if not name.isdigit():
@@ -86,7 +103,21 @@ def tree_rss(root):
             if parent == pid and child not in members:
                 members.add(child)
                 frontier.append(child)
-    return sum(rss.get(pid, 0) for pid in members)
+    return dict((pid, rss.get(pid, 0)) for pid in members)
+
+
+def module_process(pid):
+    """The name of the module a process runs (a Python running AnsiballZ_<name>.py), or None."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            arguments = handle.read().decode('utf-8', 'replace').split('\0')
+    except OSError:
+        return None
+    for argument in arguments[1:]:
+        name = os.path.basename(argument)
+        if name.startswith('AnsiballZ_') and name.endswith('.py'):
+            return name[len('AnsiballZ_'):-len('.py')]
+    return None
 
 
 def children_cpu():
@@ -105,11 +136,13 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def measured(command, env, log, timeout=None):
+def measured(command, env, log, timeout=None, modules=None):
     """Run a command; (exit code, wall seconds, peak tree RSS in MiB, CPU seconds of the tree); exit code -9
     when it timed out. The tree's CPU counts every process its parent waited for (ansible-playbook's workers,
-    the modules they ran)."""
+    the modules they ran). `modules`, a dict, gets {module name: its processes seen} (polled every 50 ms; a
+    module process lives for a few hundred ms at least)."""
     peak = [0]
+    seen = {}
     cpu_before = children_cpu()
     with open(log, 'a', encoding='utf-8') as out:
         out.write('\n$ %s\n' % ' '.join(command))
@@ -120,7 +153,13 @@ def measured(command, env, log, timeout=None):
 
             def poll():
                 while process.poll() is None:
-                    peak[0] = max(peak[0], tree_rss(process.pid))
+                    members = tree(process.pid)
+                    peak[0] = max(peak[0], sum(members.values()))
+                    for pid in members:
+                        if pid not in seen:  # not known as a module yet: it may have been forked, not exec'd
+                            name = module_process(pid)
+                            if name:
+                                seen[pid] = name
                     time.sleep(0.05)
 
             watcher = threading.Thread(target=poll, daemon=True)
@@ -134,6 +173,9 @@ def measured(command, env, log, timeout=None):
                 out.write('\n*** timed out after %s s\n' % timeout)
             wall = time.monotonic() - start
             watcher.join()
+    if modules is not None:
+        for name in seen.values():
+            modules[name] = modules.get(name, 0) + 1
     return code, wall, peak[0] / 1048576.0, children_cpu() - cpu_before
 
 
@@ -191,6 +233,7 @@ class Bench:
                         ANSIBLE_NOCOLOR='1', ANSIBLE_PYTHON_INTERPRETER=PYTHON, ANSIBLE_FORCE_COLOR='0',
                         ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, 'callback_plugins'),
                         ANSIBLE_CALLBACKS_ENABLED='bench_report')
+        self.env.pop('M365D_EXECUTION', None)  # the path is the driver's choice, per run (-e m365d_execution)
         self.log = os.path.join(BUILD, 'bench.log')
         self.results = {}
         self.loads = []  # the 1-minute load average before each run: how busy the machine was
@@ -210,30 +253,38 @@ class Bench:
                 'throttled': counters.get('throttled', 0), 'routes': routes}
 
     def once(self, command, report, timeout=None, watch=None):
-        """One measured run after a counter reset: wall, RSS, CPU (the run's tree and the sandbox's), counters
-        and the run's own report (bare_fetch.py writes it; playbooks through callback_plugins/bench_report.py)."""
+        """One measured run after a counter reset: wall, RSS, CPU (the run's tree and the sandbox's), counters,
+        the module processes seen and the run's own report (bare_fetch.py writes it; playbooks through
+        callback_plugins/bench_report.py)."""
         if os.path.exists(report):
             os.remove(report)
         self.admin.call('POST', '/counters/reset')
         sandbox_cpu, load = process_cpu(self.info['pid']), os.getloadavg()[0]
         self.loads.append(load)
+        modules = {}
         with watch or contextlib.nullcontext():
-            code, wall, rss, cpu = measured(command, dict(self.env, BENCH_REPORT=report), self.log, timeout)
+            code, wall, rss, cpu = measured(command, dict(self.env, BENCH_REPORT=report), self.log, timeout,
+                                            modules=modules)
         row = {'exit_code': code, 'wall_s': round(wall, 3), 'peak_rss_mib': round(rss, 1), 'cpu_s': round(cpu, 2),
-               'sandbox_cpu_s': round(process_cpu(self.info['pid']) - sandbox_cpu, 2), 'load_before': load}
+               'sandbox_cpu_s': round(process_cpu(self.info['pid']) - sandbox_cpu, 2), 'load_before': load,
+               'module_processes': modules}
         row.update(self.counters())
         if os.path.exists(report):
             with open(report, encoding='utf-8') as handle:
                 row['report'] = json.load(handle)
         return row
 
-    def playbook(self, name, vars_path, *extra):
-        return [PLAYBOOK, os.path.join(HERE, 'playbooks', name), '-e', '@' + vars_path] + list(extra)
+    def playbook(self, name, vars_path, *extra, path=None):
+        """ansible-playbook with the vars file; with `path`, the collection's tasks' path (m365d_execution)."""
+        execution = ['-e', 'm365d_execution=%s' % path] if path else []
+        return [PLAYBOOK, os.path.join(HERE, 'playbooks', name), '-e', '@' + vars_path] + execution + list(extra)
 
     # Scenario 1 ------------------------------------------------------------------------------------------
 
     def startup(self):
         """ansible-playbook's fixed cost here: a play with one debug task (median of --runs)."""
+        if 'startup_s' in self.results:
+            return
         command = [PLAYBOOK, os.path.join(HERE, 'playbooks', 'empty.yml')]
         walls = [measured(command, self.env, self.log)[1] for _run in range(self.args.runs)]
         self.results['startup_s'] = round(statistics.median(walls), 2)
@@ -248,36 +299,73 @@ class Bench:
             for api in ('graph', 'defender'):
                 report = os.path.join(BUILD, 'report.json')
                 vars_path = self.write_vars('fetch-vars.json', {'bench_api': api})
-                commands = {
-                    'a': self.playbook('fetch_collection.yml', vars_path),
-                    'b': self.playbook('fetch_uri.yml', vars_path),
-                    'c': [PYTHON, os.path.join(HERE, 'bare_fetch.py'), vars_path, report],
-                }
-                for way, command in commands.items():
-                    # The uri loop takes minutes at large N (see docs/performance.md): fewer runs, a time limit.
-                    count = self.args.runs if way != 'b' or size < 1000 else self.args.slow_runs
+                commands = [
+                    ('a', 'auto', self.playbook('fetch_collection.yml', vars_path, path='auto')),
+                    ('a', 'module', self.playbook('fetch_collection.yml', vars_path, path='module')),
+                    ('b', None, self.playbook('fetch_uri.yml', vars_path)),
+                    ('c', None, [PYTHON, os.path.join(HERE, 'bare_fetch.py'), vars_path, report]),
+                ]
+                for way, path, command in commands:
+                    if way == 'b' and self.args.uri_max is not None and size > self.args.uri_max:
+                        continue
+                    count = self.fetch_runs(size, api, way)
                     runs = [self.once(command, report, timeout=self.args.timeout if way == 'b' else None)
                             for _run in range(count)]
-                    rows.append(fetch_row(size, api, way, runs))
+                    rows.append(fetch_row(size, api, way, path, runs))
         self.admin.call('POST', '/tenants/%s/incidents' % tenant, {'count': 100})
+        add_vs_bare(rows, self.results['startup_s'])
         self.results['fetch'] = rows
+
+    def fetch_runs(self, size, api, way):
+        if way == 'b' and size >= 1000:
+            return self.args.slow_runs  # the uri loop takes minutes at large N (docs/performance.md)
+        if way == 'a' and api == 'defender' and size // PAGE['defender'] + 1 > DEFENDER_LIST_LIMIT:
+            return self.args.paced_runs  # most of it the pacer's fixed wait for the second minute
+        return self.args.runs
 
     # Scenario 2 ------------------------------------------------------------------------------------------
 
     def tasks20(self):
-        rows = []
-        cache = os.path.join(BUILD, 'token-cache.json')
-        for mode in ('auth', 'cache', 'none'):
-            if os.path.exists(cache):
-                os.remove(cache)
-            vars_path = self.write_vars('tasks-vars.json', {'bench_mode': mode, 'bench_token_cache': cache})
-            run = self.once(self.playbook('tasks20.yml', vars_path), os.path.join(BUILD, 'none.json'))
-            row = {'mode': mode, 'wall_s': run['wall_s'], 'token_requests': run['token_requests'],
-                   'api_calls': run['api_calls'], 'ok': run['exit_code'] == 0}
-            rows.append(row)
-            say('  20 tasks, %-5s: %6.2f s  tokens %d  API calls %d  %s'
-                % (mode, row['wall_s'], row['token_requests'], row['api_calls'], 'ok' if row['ok'] else 'FAILED'))
+        self.startup()
+        configs = [('debug', None, None), ('uri', None, None)]
+        configs += [('incident_info', path, mode) for path in PATHS for mode in ('auth', 'cache', 'none')]
+        rows = [self.tasks20_config(task, path, mode) for task, path, mode in configs]
+        floor = next(row for row in rows if row['task'] == 'debug')
+        uri = next(row for row in rows if row['task'] == 'uri')
+        for row in rows:
+            row['vs_uri'] = round(uri['wall_s'] / row['wall_s'], 2)
+            row['per_task_vs_debug'] = round(row['per_task_ms'] / floor['per_task_ms'], 1)
         self.results['tasks20'] = rows
+
+    def tasks20_config(self, task, path, mode):
+        """--task-runs runs of 20 tasks, each followed by its baseline: the same play with the 20 left out. A
+        task's cost is the median of the differences of each pair (start-up drifts with the machine's load)."""
+        cache = os.path.join(BUILD, 'token-cache.json')
+        vars_path = self.write_vars('tasks-vars.json', {'bench_mode': mode or 'none', 'bench_token_cache': cache})
+        command = self.playbook(TASK_PLAYBOOKS[task], vars_path, path=path)
+        report = os.path.join(BUILD, 'none.json')
+        runs, baselines = [], []
+        for _run in range(self.args.task_runs):
+            for kind, extra in ((runs, []), (baselines, ['--skip-tags', 'measured'])):
+                if os.path.exists(cache):
+                    os.remove(cache)
+                kind.append(self.once(command + extra, report))
+        wall = statistics.median(run['wall_s'] for run in runs)
+        baseline = statistics.median(run['wall_s'] for run in baselines)
+        last = runs[-1]
+        row = {'task': task, 'path': path, 'mode': mode, 'runs': len(runs), 'wall_s': round(wall, 2),
+               'wall_all_s': [run['wall_s'] for run in runs], 'baseline_s': round(baseline, 2),
+               'per_task_ms': round(statistics.median(run['wall_s'] - base['wall_s']
+                                                      for run, base in zip(runs, baselines)) / 20 * 1000, 1),
+               'cpu_s': round(statistics.median(run['cpu_s'] for run in runs), 2),
+               'token_requests': last['token_requests'], 'api_calls': last['api_calls'],
+               'module_processes': last['module_processes'], 'load_before': [run['load_before'] for run in runs],
+               'ok': all(run['exit_code'] == 0 for run in runs + baselines) and on_path(path, runs)}
+        say('  20 tasks, %-13s %-10s %-5s: %6.2f s (without the 20: %5.2f s, %5.0f ms a task)  tokens %d  '
+            'API calls %d  %s' % (task, PATH_LABELS.get(path, ''), mode or '', row['wall_s'], row['baseline_s'],
+                                  row['per_task_ms'], row['token_requests'], row['api_calls'],
+                                  'ok' if row['ok'] else 'FAILED'))
+        return row
 
     # Scenario 3 ------------------------------------------------------------------------------------------
 
@@ -291,17 +379,22 @@ class Bench:
         self.admin.call('POST', '/faults', {'path': '^/', 'count': 1000000, 'latency': 0.1})
         rows = []
         try:
-            for forks in (1, 10, 25):
-                command = self.playbook('partner.yml', vars_path, '-i', inventory, '--forks', str(forks))
-                runs = [self.once(command, os.path.join(BUILD, 'none.json')) for _run in range(self.args.runs)]
-                rows.append(partner_row(forks, len(self.tenants), runs))
+            for path in PATHS:
+                mine = []
+                for forks in (1, 10, 25):
+                    command = self.playbook('partner.yml', vars_path, '-i', inventory, '--forks', str(forks),
+                                            path=path)
+                    runs = [self.once(command, os.path.join(BUILD, 'none.json')) for _run in range(self.args.runs)]
+                    mine.append(partner_row(forks, path, len(self.tenants), runs))
+                for row in mine:
+                    row['speedup'] = round(mine[0]['wall_s'] / row['wall_s'], 2)
+                    # The best the cores allow: all the run's CPU (ours and the sandbox's) spread evenly over them.
+                    row['cpu_bound_s'] = round((row['cpu_s'] + row['sandbox_cpu_s']) / os.cpu_count(), 2)
+                    row['speedup_ceiling'] = round(
+                        mine[0]['wall_s'] / max(row['cpu_bound_s'], mine[0]['wall_s'] / row['forks']), 2)
+                rows += mine
         finally:
             self.admin.call('DELETE', '/faults')
-        for row in rows:
-            row['speedup'] = round(rows[0]['wall_s'] / row['wall_s'], 2)
-            # The best the cores allow: all the run's CPU (ours and the sandbox's) spread evenly over them.
-            row['cpu_bound_s'] = round((row['cpu_s'] + row['sandbox_cpu_s']) / os.cpu_count(), 2)
-            row['speedup_ceiling'] = round(rows[0]['wall_s'] / max(row['cpu_bound_s'], rows[0]['wall_s'] / row['forks']), 2)
         self.results['partner'] = rows
 
     # Scenario 4 ------------------------------------------------------------------------------------------
@@ -313,83 +406,120 @@ class Bench:
         self.admin.call('POST', '/tenants/%s/incidents' % tenant, {'count': size})
         self.admin.call('PUT', '/limits', {'enabled': True})
         report = os.path.join(BUILD, 'report.json')
-        vars_path = self.write_vars('throttle-vars.json', {'bench_api': 'defender', 'bench_tenant_id': tenant,
-                                                           'retry_429': True})
+        common = {'bench_api': 'defender', 'bench_tenant_id': tenant, 'retry_429': True}
+        every = self.write_vars('throttle-vars.json', dict(common, bench_alerts=True))
+        chosen = self.write_vars('throttle-chosen-vars.json', dict(common, bench_alerts=True, **CHOSEN))
         ideal = (math.ceil(calls / DEFENDER_LIST_LIMIT) - 1) * 60.0
+        ways = [('a', 'module', 'all', self.playbook('fetch_collection.yml', every, path='module')),
+                ('a', 'auto', 'all', self.playbook('fetch_collection.yml', every, path='auto')),
+                ('a', 'module', 'chosen', self.playbook('fetch_collection.yml', chosen, path='module')),
+                ('a', 'auto', 'chosen', self.playbook('fetch_collection.yml', chosen, path='auto')),
+                ('c', None, 'all', [PYTHON, os.path.join(HERE, 'bare_fetch.py'), every, report])]
         rows = []
         try:
-            for way, command in (('a', self.playbook('fetch_collection.yml', vars_path)),
-                                 ('c', [PYTHON, os.path.join(HERE, 'bare_fetch.py'), vars_path, report])):
+            for way, path, properties, command in ways:
                 for _run in range(self.args.throttle_runs):
                     self.admin.call('POST', '/limits/reset')
                     watch = Arrivals(self.admin, 'GET /api/incidents')
                     run = self.once(command, report, watch=watch)
-                    rows.append(self.throttle_row(way, size, ideal, run, api_phase(watch, calls)))
+                    rows.append(self.throttle_row(way, path, properties, size, ideal, run, api_phase(watch, calls)))
         finally:
             self.admin.call('PUT', '/limits', {'enabled': False})
             self.admin.call('POST', '/tenants/%s/incidents' % tenant, {'count': 100})
         self.results['throttle'] = rows
 
     @staticmethod
-    def throttle_row(way, size, ideal, run, phase):
+    def throttle_row(way, path, properties, size, ideal, run, phase):
         got = run.get('report') or {}
         list_calls = run['routes'].get('GET /api/incidents', 0)
         served = list_calls - run['throttled']
-        row = {'way': way, 'n': size, 'list_calls': list_calls, 'answered_calls': served,
-               'throttled_429': run['throttled'], 'wall_s': run['wall_s'], 'ideal_s': ideal,
+        row = {'way': way, 'path': path, 'properties': properties, 'n': size, 'list_calls': list_calls,
+               'answered_calls': served, 'throttled_429': run['throttled'], 'wall_s': run['wall_s'], 'ideal_s': ideal,
                'calls_per_min': round(served / run['wall_s'] * 60, 1),
                'rate_vs_allowed': round(ideal / run['wall_s'], 3) if ideal else None,
-               'cpu_s': run['cpu_s'], 'ok': run['exit_code'] == 0 and got.get('count') == size}
+               'cpu_s': run['cpu_s'], 'peak_rss_mib': run['peak_rss_mib'],
+               'module_processes': run['module_processes'], 'load_before': run['load_before'],
+               'ok': run['exit_code'] == 0 and got.get('count') == size and on_path(path, [run])}
         row.update(phase)
         if phase.get('api_span_s'):
-            row['after_last_call_s'] = round(run['wall_s'] - phase['last_call_s'], 1)
+            row['after_last_call_s'] = round(run['wall_s'] - phase['last_call_s'], 1) + 0.0  # no -0.0
         if way == 'a':
             row['http'] = got.get('http')
-        say('  throttle (%s): %d calls, %d x 429, %.1f s (ideal %.0f s), %.0f%% of the allowed rate end to end, '
-            '%s%% from the first call to the last  %s'
-            % (way, list_calls, run['throttled'], run['wall_s'], ideal, 100 * (row['rate_vs_allowed'] or 0),
+        say('  throttle %s: %d calls, %d x 429, %.1f s (ideal %.0f s), %.0f%% of the allowed rate end to end, '
+            '%s%% from the first call to the last, %s s after the last  %s'
+            % (way_label(row), list_calls, run['throttled'], run['wall_s'], ideal,
+               100 * (row['rate_vs_allowed'] or 0),
                '%.0f' % (100 * row['api_rate_vs_allowed']) if row.get('api_rate_vs_allowed') else '?',
-               'ok' if row['ok'] else 'FAILED'))
+               row.get('after_last_call_s', '?'), 'ok' if row['ok'] else 'FAILED'))
         return row
 
 
-def partner_row(forks, tenants, runs):
+TASK_PLAYBOOKS = {'debug': 'tasks20_debug.yml', 'uri': 'tasks20_uri.yml', 'incident_info': 'tasks20.yml'}
+
+
+def on_path(path, runs):
+    """Whether every run took the path it was asked for: module processes of the collection seen on the module
+    path, none in-process. True for runs that are not the collection's."""
+    if path is None:
+        return True
+    for run in runs:
+        ours = sum(count for name, count in run['module_processes'].items() if name in COLLECTION_MODULES)
+        if (path == 'module') != (ours > 0):
+            return False
+    return True
+
+
+def partner_row(forks, path, tenants, runs):
     last = runs[-1]
-    row = {'forks': forks, 'tenants': tenants, 'runs': len(runs),
+    row = {'forks': forks, 'path': path, 'tenants': tenants, 'runs': len(runs),
            'wall_s': round(statistics.median(run['wall_s'] for run in runs), 2),
            'wall_all_s': [run['wall_s'] for run in runs],
            'cpu_s': round(statistics.median(run['cpu_s'] for run in runs), 2),
            'sandbox_cpu_s': round(statistics.median(run['sandbox_cpu_s'] for run in runs), 2),
            'token_requests': last['token_requests'], 'api_calls': last['api_calls'],
-           'requests': sum(last['routes'].values()),
-           'peak_rss_mib': max(run['peak_rss_mib'] for run in runs), 'ok': all(run['exit_code'] == 0 for run in runs)}
-    say('  partner, forks %2d: %6.2f s  CPU %5.2f s + sandbox %5.2f s  tokens %d  API calls %d  RSS %6.1f MiB  %s'
-        % (forks, row['wall_s'], row['cpu_s'], row['sandbox_cpu_s'], row['token_requests'], row['api_calls'],
-           row['peak_rss_mib'], 'ok' if row['ok'] else 'FAILED'))
+           'requests': sum(last['routes'].values()), 'module_processes': last['module_processes'],
+           'load_before': [run['load_before'] for run in runs],
+           'peak_rss_mib': max(run['peak_rss_mib'] for run in runs),
+           'ok': all(run['exit_code'] == 0 for run in runs) and on_path(path, runs)}
+    say('  partner, %-10s forks %2d: %6.2f s  CPU %5.2f s + sandbox %5.2f s  tokens %d  API calls %d  RSS %6.1f MiB  '
+        '%s' % (PATH_LABELS[path], forks, row['wall_s'], row['cpu_s'], row['sandbox_cpu_s'], row['token_requests'],
+                row['api_calls'], row['peak_rss_mib'], 'ok' if row['ok'] else 'FAILED'))
     return row
 
 
-def fetch_row(size, api, way, runs):
+def fetch_row(size, api, way, path, runs):
     last = runs[-1]
     row = {
-        'n': size, 'api': api, 'way': way, 'runs': len(runs),
+        'n': size, 'api': api, 'way': way, 'path': path, 'runs': len(runs),
         'wall_s': round(statistics.median(run['wall_s'] for run in runs), 2),
         'wall_all_s': [run['wall_s'] for run in runs],
         'cpu_s': round(statistics.median(run['cpu_s'] for run in runs), 2),
         'api_calls': last['api_calls'], 'expected_calls': math.ceil(size / PAGE[api]),
-        'token_requests': last['token_requests'],
+        'token_requests': last['token_requests'], 'module_processes': last['module_processes'],
+        'load_before': [run['load_before'] for run in runs],
         'peak_rss_mib': max(run['peak_rss_mib'] for run in runs),
         'count': (last.get('report') or {}).get('count'),
-        'ok': all(run['exit_code'] == 0 and (run.get('report') or {}).get('count') == size for run in runs),
+        'ok': all(run['exit_code'] == 0 and (run.get('report') or {}).get('count') == size for run in runs)
+        and on_path(path, runs),
     }
     if way == 'a' and last.get('report'):
         row['http'] = last['report'].get('http')
         row['paced_s'] = statistics.median((run.get('report') or {}).get('http', {}).get('paced_seconds', 0)
                                            for run in runs)
-    say('  fetch N=%-5d %-8s (%s): %6.2f s  CPU %5.2f s  calls %3d (ideal %d)  tokens %d  RSS %6.1f MiB  %s'
-        % (size, api, way, row['wall_s'], row['cpu_s'], row['api_calls'], row['expected_calls'],
-           row['token_requests'], row['peak_rss_mib'], 'ok' if row['ok'] else 'FAILED'))
+    say('  fetch N=%-5d %-8s (%s) %-10s: %6.2f s  CPU %5.2f s  calls %3d (ideal %d)  tokens %d  RSS %6.1f MiB  %s'
+        % (size, api, way, PATH_LABELS.get(path, ''), row['wall_s'], row['cpu_s'], row['api_calls'],
+           row['expected_calls'], row['token_requests'], row['peak_rss_mib'], 'ok' if row['ok'] else 'FAILED'))
     return row
+
+
+def add_vs_bare(rows, startup):
+    """Each row against (c) alone and against (c) plus ansible-playbook's start-up (an empty play's)."""
+    floor = {(r['n'], r['api']): r['wall_s'] for r in rows if r['way'] == 'c'}
+    for row in rows:
+        base = floor.get((row['n'], row['api']))
+        if base:
+            row['vs_bare'] = round(row['wall_s'] / base, 2)
+            row['vs_bare_and_startup'] = round(row['wall_s'] / (base + startup), 2)
 
 
 def api_phase(watch, calls):
@@ -409,18 +539,102 @@ def api_phase(watch, calls):
             'api_ideal_s': round(allowed, 1), 'api_rate_vs_allowed': round(min(1.0, allowed / span), 3)}
 
 
+# The issue's targets -------------------------------------------------------------------------------------
+
+def pick(rows, **where):
+    return next((row for row in rows or () if all(row.get(key) == value for key, value in where.items())), None)
+
+
+def targets(results):
+    """The five figures of the issue, module path (before) against in-process (after): a list of dicts with
+    figure, unit, before, after, target (text), met (bool or None when a figure is missing)."""
+    found = []
+    tasks = results.get('tasks20')
+    if tasks:
+        uri = pick(tasks, task='uri')
+        debug = pick(tasks, task='debug')
+        api = {path: pick(tasks, task='incident_info', path=path, mode='auth') for path in PATHS}
+        found.append(target('20 API tasks in one play: wall time of 20 uri tasks ÷ that of 20 incident_info tasks '
+                            '(one token task, auth reused)', '×', api['module']['vs_uri'], api['auto']['vs_uri'],
+                            '≥ 4×', api['auto']['vs_uri'] >= 4,
+                            'uri %.2f s; incident_info %.2f s (module), %.2f s (in-process)'
+                            % (uri['wall_s'], api['module']['wall_s'], api['auto']['wall_s'])))
+        found.append(target('an API task\'s own overhead ÷ a debug task\'s ((wall of 20 − wall without them) ÷ 20)',
+                            '×', api['module']['per_task_vs_debug'], api['auto']['per_task_vs_debug'], '≤ 3×',
+                            api['auto']['per_task_vs_debug'] <= 3,
+                            'debug %.0f ms; incident_info %.0f ms (module), %.0f ms (in-process)'
+                            % (debug['per_task_ms'], api['module']['per_task_ms'], api['auto']['per_task_ms'])))
+    fetch = results.get('fetch')
+    graph = {path: pick(fetch, n=5000, api='graph', way='a', path=path) for path in PATHS}
+    bare = pick(fetch, n=5000, api='graph', way='c')
+    if all(graph.values()) and bare:
+        found.append(target('5,000 Graph incidents end to end: (a) ÷ ((c) bare requests + an empty play\'s start-up)',
+                            '×', graph['module']['vs_bare_and_startup'], graph['auto']['vs_bare_and_startup'],
+                            '≤ 1.3×', graph['auto']['vs_bare_and_startup'] <= 1.3,
+                            '(a) %.2f s (module), %.2f s (in-process); (c) %.2f s + start-up %.2f s'
+                            % (graph['module']['wall_s'], graph['auto']['wall_s'], bare['wall_s'],
+                               results['startup_s'])))
+    partner = results.get('partner')
+    ten = {path: pick(partner, forks=10, path=path) for path in PATHS}
+    many = {path: pick(partner, forks=25, path=path) for path in PATHS}
+    if all(ten.values()) and all(many.values()):
+        limit = TODAY['partner_forks10_s'] / 2.5
+        found.append(target('50 tenants, 100 ms latency, forks 10: wall time', 's', ten['module']['wall_s'],
+                            ten['auto']['wall_s'], '≤ %.2f s (2.5× faster than %.1f s)'
+                            % (limit, TODAY['partner_forks10_s']), ten['auto']['wall_s'] <= limit,
+                            '%.2f× faster than %.1f s, %.2f× than the module path in this run'
+                            % (TODAY['partner_forks10_s'] / ten['auto']['wall_s'], TODAY['partner_forks10_s'],
+                               ten['module']['wall_s'] / ten['auto']['wall_s'])))
+        limit = TODAY['partner_forks25_rss_mib'] / 2.0
+        found.append(target('50 tenants, forks 25: peak RSS of the process tree', 'MiB', many['module']['peak_rss_mib'],
+                            many['auto']['peak_rss_mib'], '≤ %.0f MiB (half of %d MiB)'
+                            % (limit, TODAY['partner_forks25_rss_mib']), many['auto']['peak_rss_mib'] <= limit, ''))
+    throttle = results.get('throttle')
+    before = pick(throttle, way='a', path='module', properties='all')
+    after = pick(throttle, way='a', path='auto', properties='chosen')
+    if before and after and 'after_last_call_s' in before and 'after_last_call_s' in after:
+        found.append(target('9,950 Defender incidents with alerts: time after the last API call (before: every '
+                            'property; after: a few chosen)', 's', before['after_last_call_s'],
+                            after['after_last_call_s'], '≤ 5 s', after['after_last_call_s'] <= 5,
+                            'module path with the same choice: %s s; in-process with every property: %s s' % (
+                                (pick(throttle, way='a', path='module', properties='chosen') or {}).get(
+                                    'after_last_call_s', '?'),
+                                (pick(throttle, way='a', path='auto', properties='all') or {}).get(
+                                    'after_last_call_s', '?'))))
+    return found
+
+
+def target(figure, unit, before, after, goal, met, detail):
+    return {'figure': figure, 'unit': unit, 'before': before, 'after': after, 'target': goal, 'met': bool(met),
+            'detail': detail}
+
+
 # Output -------------------------------------------------------------------------------------------------
 
 WAYS = {'a': 'incident_info', 'b': 'uri loop', 'c': 'bare requests'}
 
 
+def way_label(row):
+    label = '(%s) %s' % (row['way'], WAYS[row['way']])
+    if row.get('path'):
+        label += ', ' + PATH_LABELS[row['path']]
+    if row.get('properties') == 'chosen':
+        label += ', chosen properties'
+    return label
+
+
 def markdown(results, meta):
-    lines = ['Measured %s on %s (%d cores), %s, ansible-core %s; fetch and partner figures: median of %d runs, (b) at '
-             'N ≥ 1,000: %d run(s); throttling: %d run(s) of each way.' % (
+    lines = ['Measured %s on %s (%d cores), %s, ansible-core %s; fetch and partner figures: median of %d runs, (b) '
+             'at N ≥ 1,000: %d run(s), (a) on Defender at N ≥ 5,000: %d run(s); 20 tasks: median of %d runs; '
+             'throttling: %d run(s) of each way.%s' % (
                  meta['date'], meta['host'], meta['cores'], meta['python'], meta['ansible_core'], meta['runs'],
-                 meta['slow_runs'], meta['throttle_runs']),
-             '', 'Load average (1 min) before each run: median %s, highest %s.' % (meta['load_median'], meta['load_max']),
-             '']
+                 meta['slow_runs'], meta['paced_runs'], meta['task_runs'], meta['throttle_runs'],
+                 ' (b) only up to N = %d.' % meta['uri_max'] if meta.get('uri_max') is not None else ''),
+             '', 'Load average (1 min) before each run: median %s, highest %s.'
+             % (meta['load_median'], meta['load_max']),
+             '', 'Command: `%s`' % meta['command'], '']
+    if results.get('targets'):
+        lines += targets_table(results) + ['']
     for name, table in (('fetch', fetch_table), ('tasks20', tasks20_table), ('partner', partner_table),
                         ('throttle', throttle_table)):
         if results.get(name):
@@ -428,17 +642,35 @@ def markdown(results, meta):
     return '\n'.join(lines)
 
 
+def number(value, unit):
+    if unit == '×':
+        return '%.2f×' % value
+    if unit == 'MiB':
+        return '%.0f MiB' % value
+    return '%.2f %s' % (value, unit)
+
+
+def targets_table(results):
+    lines = ['**The issue\'s figures: module path (before) against in-process (after)**', '',
+             '| figure | before: module | after: in-process | target | met | |', '|---|---:|---:|---|---|---|']
+    for t in results['targets']:
+        lines.append('| %s | %s | %s | %s | %s | %s |' % (
+            t['figure'], number(t['before'], t['unit']), number(t['after'], t['unit']), t['target'],
+            'yes' if t['met'] else '**no**', t['detail']))
+    return lines
+
+
 def fetch_table(results):
     lines = ['**1. Fetch N incidents** (wall time and CPU = median; CPU = user + system of the whole process tree; '
              'RSS = its peak; paced = what (a) waited to stay below the Defender API\'s documented 50 list calls a '
-             'minute)', '',
-             '| N | API | way | wall s | vs (c) | CPU s | paced s | API calls (ideal) | token requests | peak RSS MiB | all read |',
-             '|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
-    floor = {(r['n'], r['api']): r['wall_s'] for r in results['fetch'] if r['way'] == 'c'}
+             'minute; vs (c) + start-up = wall ÷ ((c)\'s wall + an empty play\'s)', '',
+             '| N | API | way | wall s | vs (c) | vs (c) + start-up | CPU s | paced s | API calls (ideal) | '
+             'token requests | peak RSS MiB | all read |',
+             '|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     for r in results['fetch']:
-        base = floor.get((r['n'], r['api']))
-        lines.append('| %d | %s | (%s) %s | %.2f | %s | %.2f | %s | %d (%d) | %d | %.0f | %s |' % (
-            r['n'], r['api'], r['way'], WAYS[r['way']], r['wall_s'], '%.1f×' % (r['wall_s'] / base) if base else '',
+        lines.append('| %d | %s | %s | %.2f | %s | %s | %.2f | %s | %d (%d) | %d | %.0f | %s |' % (
+            r['n'], r['api'], way_label(r), r['wall_s'], '%.1f×' % r['vs_bare'] if 'vs_bare' in r else '',
+            '%.1f×' % r['vs_bare_and_startup'] if r['way'] == 'a' and 'vs_bare_and_startup' in r else '',
             r.get('cpu_s', 0), '%.1f' % r['paced_s'] if 'paced_s' in r else '', r['api_calls'], r['expected_calls'],
             r['token_requests'], r['peak_rss_mib'], 'yes' if r['ok'] else 'NO'))
     return lines + ['', 'ansible-playbook alone (a play with one `debug` task) takes %.2f s here; it is part of every '
@@ -446,44 +678,55 @@ def fetch_table(results):
 
 
 def tasks20_table(results):
-    lines = ['**2. 20 API tasks in one play, one tenant**', '',
-             '| sign-in | wall s | token requests | API calls | ok |', '|---|---:|---:|---:|---|']
+    lines = ['**2. 20 tasks in one play, one tenant** (median of each; without the 20 = the same play run with '
+             '`--skip-tags measured`: start-up and, for uri and `auth`, the token task; a task = (wall − without '
+             'the 20) ÷ 20)', '',
+             '| tasks | path | sign-in | wall s | without the 20 s | a task ms | vs debug | uri ÷ this | '
+             'token requests | API calls | ok |',
+             '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|']
     labels = {'auth': '`token` once, `auth` reused', 'cache': '`token_cache_path`', 'none': 'neither'}
+    names = {'debug': '`ansible.builtin.debug`', 'uri': '`ansible.builtin.uri` (one page)',
+             'incident_info': '`incident_info` (`limit: 10`)'}
     for r in results['tasks20']:
-        lines.append('| %s | %.2f | %d | %d | %s |' % (
-            labels[r['mode']], r['wall_s'], r['token_requests'], r['api_calls'], 'yes' if r['ok'] else 'NO'))
+        sign_in = {'incident_info': labels.get(r['mode'], ''), 'uri': '`uri` token request once'}.get(r['task'], '')
+        lines.append('| %s | %s | %s | %.2f | %.2f | %.0f | %.1f× | %.2f× | %d | %d | %s |' % (
+            names[r['task']], PATH_LABELS.get(r['path'], ''), sign_in, r['wall_s'], r['baseline_s'],
+            r['per_task_ms'], r['per_task_vs_debug'], r['vs_uri'], r['token_requests'], r['api_calls'],
+            'yes' if r['ok'] else 'NO'))
     return lines
 
 
 def partner_table(results):
     lines = ['**3. Partner scale: 50 tenants as hosts, 100 ms latency on every request** (CPU: user + system; '
              'ceiling: the speed-up the cores allow, forks 1\'s wall time ÷ (all CPU ÷ cores))', '',
-             '| forks | wall s | speed-up vs forks 1 | CPU s: ansible + modules | CPU s: sandbox | ceiling | '
+             '| path | forks | wall s | speed-up vs forks 1 | CPU s: ansible + modules | CPU s: sandbox | ceiling | '
              'token requests | API calls | peak RSS MiB | ok |',
-             '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     for r in results['partner']:
-        lines.append('| %d | %.2f | %.1f× | %.1f | %.1f | %s | %d | %d | %.0f | %s |' % (
-            r['forks'], r['wall_s'], r['speedup'], r.get('cpu_s', 0), r.get('sandbox_cpu_s', 0),
-            '%.1f×' % r['speedup_ceiling'] if 'speedup_ceiling' in r else '', r['token_requests'], r['api_calls'],
-            r['peak_rss_mib'], 'yes' if r['ok'] else 'NO'))
+        lines.append('| %s | %d | %.2f | %.1f× | %.1f | %.1f | %s | %d | %d | %.0f | %s |' % (
+            PATH_LABELS[r['path']], r['forks'], r['wall_s'], r['speedup'], r.get('cpu_s', 0),
+            r.get('sandbox_cpu_s', 0), '%.1f×' % r['speedup_ceiling'] if 'speedup_ceiling' in r else '',
+            r['token_requests'], r['api_calls'], r['peak_rss_mib'], 'yes' if r['ok'] else 'NO'))
     return lines
 
 
 def throttle_table(results):
     lines = ['**4. Throttling: Defender API limits on (50 list calls per 60 s, real time)** (end to end: ideal ÷ '
              'wall; first → last call: when the sandbox saw them, against the earliest the limit allows the last one '
-             'given the client\'s own pace in the first window)', '',
+             'given the client\'s own pace in the first window; (a) with `alerts: true`, chosen properties = '
+             '`properties: %s`, `alert_properties: %s`)' % (', '.join(CHOSEN['bench_properties']),
+                                                            ', '.join(CHOSEN['bench_alert_properties'])), '',
              '| way | N | list calls | 429s | wall s | ideal s | ideal ÷ wall | first → last call s | its ideal s | '
-             'rate vs allowed, first → last call | after the last call s | ok |',
-             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
+             'rate vs allowed, first → last call | after the last call s | peak RSS MiB | ok |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
     for r in results['throttle']:
         phase = '| | |'
         if r.get('api_span_s'):
             phase = '%.1f | %.1f | %.0f%% | %.1f' % (r['api_span_s'], r['api_ideal_s'], 100 * r['api_rate_vs_allowed'],
                                                      r['after_last_call_s'])
-        lines.append('| (%s) %s | %d | %d | %d | %.1f | %.0f | %.0f%% | %s | %s |' % (
-            r['way'], WAYS[r['way']], r['n'], r['list_calls'], r['throttled_429'], r['wall_s'], r['ideal_s'],
-            100 * (r['rate_vs_allowed'] or 0), phase, 'yes' if r['ok'] else 'NO'))
+        lines.append('| %s | %d | %d | %d | %.1f | %.0f | %.0f%% | %s | %.0f | %s |' % (
+            way_label(r), r['n'], r['list_calls'], r['throttled_429'], r['wall_s'], r['ideal_s'],
+            100 * (r['rate_vs_allowed'] or 0), phase, r.get('peak_rss_mib', 0), 'yes' if r['ok'] else 'NO'))
     return lines
 
 
@@ -522,6 +765,10 @@ def main():
     parser.add_argument('--slow-runs', type=int, default=1, help='runs of (b), the uri loop, at N >= 1000')
     parser.add_argument('--timeout', type=float, default=300, help='seconds one run of (b) may take')
     parser.add_argument('--throttle-runs', type=int, default=1, help='runs of each way in scenario 4')
+    parser.add_argument('--task-runs', type=int, default=5, help='runs of each play in scenario 2 (and its baseline)')
+    parser.add_argument('--paced-runs', type=int, default=1,
+                        help='runs of (a) where the pacer waits for a second minute (Defender, N >= 5,000)')
+    parser.add_argument('--uri-max', type=int, default=None, help='run (b), the uri loop, only up to this N')
     args = parser.parse_args()
     args.sizes = [int(size) for size in args.sizes.split(',')]
     only = set(args.only.split(','))
@@ -557,10 +804,13 @@ def main():
     core, python = versions()
     meta = {'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'host': os.uname().nodename,
             'cores': os.cpu_count(), 'python': python, 'ansible_core': core, 'runs': args.runs,
-            'slow_runs': args.slow_runs, 'throttle_runs': args.throttle_runs,
+            'slow_runs': args.slow_runs, 'throttle_runs': args.throttle_runs, 'task_runs': args.task_runs,
+            'paced_runs': args.paced_runs, 'uri_max': args.uri_max,
             'load_median': round(statistics.median(bench.loads), 2) if bench.loads else None,
             'load_max': round(max(bench.loads), 2) if bench.loads else None,
+            'command': ' '.join(['python3', 'bench/run.py'] + sys.argv[1:]),
             'total_s': round(time.monotonic() - started, 1)}
+    bench.results['targets'] = targets(bench.results)
     table = markdown(bench.results, meta)
     with open(os.path.join(RESULTS, 'latest.json'), 'w', encoding='utf-8') as handle:
         json.dump({'meta': meta, 'results': bench.results}, handle, indent=1)
@@ -573,7 +823,8 @@ def main():
     say(table)
     say('Total %.0f s. Written: bench/results/latest.json, latest.md, fetch.png; log: .build/bench/bench.log'
         % meta['total_s'])
-    failed = [row for rows in bench.results.values() if isinstance(rows, list) for row in rows if not row.get('ok')]
+    failed = [row for name, rows in bench.results.items() if isinstance(rows, list) and name != 'targets'
+              for row in rows if not row.get('ok')]
     return 1 if failed else 0
 
 
