@@ -252,6 +252,16 @@ attributes:
     support: full
     membership:
       - secops.m365_defender.m365_defender
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details:
+      - When the task's connection is C(local) (the controller, or C(delegate_to=localhost)) and it uses neither
+        C(async) nor C(become), the task runs in-process in its action plugin, under the controller's Python; no
+        interpreter is started for it, and progress is shown while it works (waits for a rate limit or
+        C(Retry-After) of 3 seconds or more at default verbosity, pages read from C(-v) on).
+      - Otherwise, or when the variable C(m365d_execution) is V(module) (or the controller's environment variable
+        C(M365D_EXECUTION) is), it runs as a module in a Python process of its own on the target.
 """
 
     READ_ONLY = r"""
@@ -268,5 +278,7 @@ attributes:
     description: Target OS/families that can be operated against.
     support: N/A
     platforms: all
-    details: The module runs where the task is delegated, usually the controller (C(ansible_connection=local)).
+    details: >-
+      The module runs where the task is delegated, usually the controller (C(ansible_connection=local)), where it
+      runs in-process (see the C(action) attribute).
 """

@@ -240,10 +240,12 @@ class Session(object):
     Modules hold one through DefenderModule; action plugins that sign in on the controller use it directly.
     """
 
-    def __init__(self, params, display=None, check_mode=False):
+    def __init__(self, params, display=None, check_mode=False, progress=None):
         self.params = params
         self.display = display
         self.check_mode = check_mode
+        # progress(message, verbose): what the task is doing while it works, on the controller path only.
+        self.progress = progress
         # Every token and credential the session obtains or reads, to be hidden from the task's output, except
         # the token the task returns on purpose (handed out).
         self.secrets = set()
@@ -277,7 +279,7 @@ class Session(object):
                 raise M365DefenderError(missing_required_lib("requests"))
             params = self.params
             self._http = HttpClient(params["validate_certs"], params["ca_path"], params["timeout"],
-                                    params["retries"])
+                                    params["retries"], progress=self.progress)
         return self._http
 
     @property
@@ -338,31 +340,41 @@ def token_result(session, token):
     }
 
 
-class DefenderModule(AnsibleModule):
-    """AnsibleModule with the shared connection options and a Session built from them."""
+def run_action(task, action):
+    """action(task) -> (result, warnings), as both execution paths report it.
 
-    def __init__(self, argument_spec=None, **kwargs):
-        spec = dict(AUTH_ARGUMENT_SPEC)
-        spec.update(argument_spec or {})
-        self.raw_params = {}
-        super(DefenderModule, self).__init__(argument_spec=spec, **kwargs)
-        errors = text_type_errors(spec, self.raw_params)
-        if errors:
-            self.fail_json(msg=" ".join(errors))
-        self.session = Session(self.params, check_mode=self.check_mode)
+    A typed error becomes a failure with its details, any other a failure with a redacted message and traceback;
+    the task's sessions are closed either way. `task` is a DefenderModule, or its controller-side stand-in.
+    """
+    try:
+        result = action(task)
+    except M365DefenderError as exc:
+        return dict(exc.details, failed=True, msg=str(exc)), task.session.warnings()
+    except Exception as exc:  # pylint: disable=broad-except
+        return ({"failed": True, "msg": redact("Unexpected %s: %s" % (type(exc).__name__, exc)),
+                 "exception": redact(traceback.format_exc())}, task.session.warnings())
+    finally:
+        task.close_sessions()
+    return task.session.report(result)
+
+
+class TaskSessions(object):
+    """What a module's run() uses besides its options: the task's Session, more Sessions, sign-in.
+
+    Shared by DefenderModule (a module in its own process) and the action plugins that run modules in-process.
+    """
+
+    def start_sessions(self, params, check_mode, display=None, progress=None):
+        self._session_kwargs = dict(check_mode=check_mode, display=display, progress=progress)
+        self.session = Session(params, **self._session_kwargs)
         # Sessions a module opens besides its own (another API, another token); closed with it.
         self.extra_sessions = []
 
     def open_session(self, params):
-        """One more Session (another API, another token), with this task's check mode; closed with the module."""
-        session = Session(params, check_mode=self.check_mode)
+        """One more Session (another API, another token), with this task's check mode; closed with the task."""
+        session = Session(params, **self._session_kwargs)
         self.extra_sessions.append(session)
         return session
-
-    def _load_params(self):
-        """The arguments as given, kept before the argument spec converts them (see text_type_errors)."""
-        super(DefenderModule, self)._load_params()
-        self.raw_params = copy.deepcopy(self.params)
 
     @property
     def connection(self):
@@ -375,41 +387,54 @@ class DefenderModule(AnsibleModule):
     def sign_in(self):
         return self.session.sign_in()
 
+    def close_sessions(self):
+        for session in [self.session] + self.extra_sessions:
+            session.close()
+
+    def session_secrets(self):
+        """Every token and credential the task's sessions obtained or read."""
+        secrets = set()
+        for session in [getattr(self, "session", None)] + getattr(self, "extra_sessions", []):
+            if session is not None:
+                secrets.update(session.secrets)
+        return secrets
+
+
+class DefenderModule(TaskSessions, AnsibleModule):
+    """AnsibleModule with the shared connection options and a Session built from them."""
+
+    def __init__(self, argument_spec=None, **kwargs):
+        spec = dict(AUTH_ARGUMENT_SPEC)
+        spec.update(argument_spec or {})
+        self.raw_params = {}
+        super(DefenderModule, self).__init__(argument_spec=spec, **kwargs)
+        errors = text_type_errors(spec, self.raw_params)
+        if errors:
+            self.fail_json(msg=" ".join(errors))
+        self.start_sessions(self.params, self.check_mode)
+
+    def _load_params(self):
+        """The arguments as given, kept before the argument spec converts them (see text_type_errors)."""
+        super(DefenderModule, self)._load_params()
+        self.raw_params = copy.deepcopy(self.params)
+
     def run(self, action):
         """Call action(self) -> result dict and exit with it; typed errors become a clean failure."""
         if not HAS_REQUESTS:
             self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         if not HAS_MSAL:
             self.fail_json(msg=missing_required_lib("msal"), exception=MSAL_IMPORT_ERROR)
-        try:
-            result = action(self)
-        except M365DefenderError as exc:
-            self._fail(msg=str(exc), **exc.details)
-        except Exception as exc:  # pylint: disable=broad-except
-            self._fail(msg=redact("Unexpected %s: %s" % (type(exc).__name__, exc)),
-                       exception=redact(traceback.format_exc()))
-        finally:
-            for session in [self.session] + self.extra_sessions:
-                session.close()
-        result, warnings = self.session.report(result)
+        result, warnings = run_action(self, action)
         for warning in warnings:
             self.warn(warning)
         self._hide_secrets()
+        if result.pop("failed", False):
+            self.fail_json(**result)
         self.exit_json(**result)
-
-    def _fail(self, **result):
-        """fail_json, with the warnings gathered so far and every token and credential hidden."""
-        for warning in self.session.warnings():
-            self.warn(warning)
-        self._hide_secrets()
-        self.fail_json(**result)
 
     def _hide_secrets(self):
         """Register what the sessions obtained or read as no_log values, for the rest of the task."""
-        # AnsibleModule may warn before this module's sessions exist.
-        for session in [getattr(self, "session", None)] + getattr(self, "extra_sessions", []):
-            if session is not None:
-                self.no_log_values.update(session.secrets)
+        self.no_log_values.update(self.session_secrets())
 
     def warn(self, warning, *args, **kwargs):
         """Warnings may repeat server text: redacted and with every secret masked (ansible-core 2.19+ does not

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -48,7 +49,7 @@ NEWEST_PYTHONS = ((3, 14), (3, 13), (3, 12))  # Pythons that ansible-core 2.21 s
 COMMAND_TIMEOUT = 20 * 60
 # Per ansible-test run, well above the normal (cold: sanity 2 min, units 10 s, integration 1-2 min), so that a
 # hanging test fails its stage instead of the whole CI run (90 min).
-STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 15 * 60}
+STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 25 * 60}
 # The integration tests' sandbox runs its rate-limit windows and Retry-After 100 times faster (the demo's runs
 # in real time); targets find the factor in m365d_sandbox.time_scale.
 INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
@@ -560,9 +561,15 @@ class Results:
 
     def __init__(self):
         self.stages = []
+        # Stages may end in parallel threads (integration): one stage's lines at a time.
+        self.lock = threading.Lock()
 
     def add(self, stage, passed, failed, skipped=0, seconds=0.0, log=None, note=''):
         """Record a stage's counts and print its line (and the log's tail when it failed)."""
+        with self.lock:
+            self._add(stage, passed, failed, skipped, seconds, log, note)
+
+    def _add(self, stage, passed, failed, skipped, seconds, log, note):
         self.stages.append((stage, passed, failed, skipped))
         line = '%-28s %3d passed, %d failed' % (stage, passed, failed)
         if skipped:
@@ -686,22 +693,34 @@ def stage_units(results, venv, copy):
     results.add(stage, passed, failed, skipped, time.monotonic() - started, log, note)
 
 
-def integration_config(copy, info):
+def integration_config(copy, info, execution):
     """tests/integration/integration_config.yml: ansible-test passes it to every target as extra vars."""
     write_vars(os.path.join(copy, 'tests', 'integration', 'integration_config.yml'), {
         'm365d_base_url': info['base_url'],
         'm365d_admin_url': info['admin_url'],
         'm365d_ca_path': info['ca_path'],
         'm365d_sandbox': info,
+        'm365d_execution': execution,
     })
 
 
-def stage_integration(results, venv, copy, info, targets=()):
-    """ansible-test integration against the running sandbox, one result per target."""
-    stage = 'integration-%s' % venv.short
+# The targets that also run with every API task as a module in its own process: those with the alias module_path
+# in their `aliases` (ansible-test matches an alias as a group, with a trailing slash).
+MODULE_PATH_ALIAS = 'module_path/'
+
+
+def stage_integration(results, venv, copy, info, targets=(), execution='auto'):
+    """ansible-test integration against the running sandbox, one result per target.
+
+    execution 'auto' runs API tasks in-process on the controller (the default path); 'module' forces the module
+    path, for the targets with the module_path alias unless targets are named.
+    """
+    stage = 'integration-%s%s' % (venv.short, '' if execution == 'auto' else '-' + execution)
     log = os.path.join(LOGS, stage + '.log')
     started = time.monotonic()
-    integration_config(copy, info)
+    integration_config(copy, info, execution)
+    if execution == 'module' and not targets:
+        targets = [MODULE_PATH_ALIAS]
     command = ['integration', '--venv', '--python', venv.facts()['python'], '--continue-on-error'] + list(targets)
     code = ansible_test(venv, copy, command, log)
     with open(log, encoding='utf-8', errors='replace') as handle:
@@ -720,6 +739,27 @@ def stage_integration(results, venv, copy, info, targets=()):
         failed = 1
     note = '(no targets)' if code == 0 and not ran else ''
     results.add(stage, passed, failed, 0, time.monotonic() - started, log, note)
+
+
+def stages_integration(results, venvs, copies, targets):
+    """Each core's integration runs, in-process then the module path, against a sandbox of its own; the cores side by
+    side, because one run keeps about one CPU core busy (one host, one task at a time) and CI has two."""
+    def run(venv):
+        state_dir = os.path.join(BUILD, 'integration', 'sandbox-%s' % venv.name)
+        try:
+            with Sandbox(venvs[0].python, state_dir, os.path.join(LOGS, 'integration-sandbox-%s.log' % venv.short),
+                         time_scale=INTEGRATION_TIME_SCALE) as info:
+                for execution in ('auto', 'module'):
+                    stage_integration(results, venv, copies[venv.name], info, targets, execution)
+        except SetupError as ex:
+            say(str(ex))
+            results.add('integration-%s (sandbox)' % venv.short, 0, 1, 0, 0, None)
+
+    threads = [threading.Thread(target=run, args=(venv,), name=venv.name, daemon=True) for venv in venvs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def stage_changelog(results, venv):
@@ -983,15 +1023,7 @@ def command_test(args):
         for venv in venvs:
             stage_units(results, venv, copies[venv.name])
     if 'integration' in stages and venvs:
-        state_dir = os.path.join(BUILD, 'integration', 'sandbox')
-        try:
-            with Sandbox(venvs[0].python, state_dir, os.path.join(LOGS, 'integration-sandbox.log'),
-                         time_scale=INTEGRATION_TIME_SCALE) as info:
-                for venv in venvs:
-                    stage_integration(results, venv, copies[venv.name], info, args.target or ())
-        except SetupError as ex:
-            say(str(ex))
-            results.add('integration (sandbox)', 0, 1, 0, 0, None)
+        stages_integration(results, venvs, copies, args.target or ())
     if 'changelog' in stages and venvs:
         stage_changelog(results, venvs[0])
     if 'sandbox' in stages and venvs:

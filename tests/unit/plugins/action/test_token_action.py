@@ -14,7 +14,9 @@ import os
 
 import pytest
 import yaml
+from ansible import constants as C
 from ansible.playbook.task import Task
+from ansible.utils.display import color_to_log_level
 
 from ansible_collections.secops.m365_defender.plugins.action import token as token_action
 from ansible_collections.secops.m365_defender.plugins.action.token import ActionModule
@@ -53,6 +55,11 @@ class Display(object):
         self.shown.append((message, color))
         self.events.append(("display",))
 
+    verbosity = 0
+
+    def vvv(self, message, host=None):  # pylint: disable=unused-argument
+        pass
+
     def warning(self, message):
         self.warnings.append(message)
 
@@ -74,17 +81,22 @@ def entra(transport):
     return transport.handler
 
 
-def action(args, check_mode=False):
-    """An ActionModule built the way ansible-core's own action plugin tests build theirs."""
+def action(args, check_mode=False, transport="ssh"):
+    """An ActionModule built the way ansible-core's own action plugin tests build theirs; by default for a task
+    on a remote host, which takes the module path unless it signs in with a device code."""
     task = mock.MagicMock(Task)
     task.args = args
     task.async_val = 0
     task.check_mode = check_mode
+    task.diff = False
+    task.environment = None
     task.action = "secops.m365_defender.token"
     task.get_name.return_value = TASK_NAME
     connection = mock.Mock()
+    connection.transport = transport
     play_context = mock.Mock()
     play_context.check_mode = check_mode
+    play_context.become = False
     plugin = ActionModule(task, connection, play_context, loader=None, templar=None, shared_loader_obj=None)
     plugin._execute_module = mock.Mock(return_value={"changed": False, "auth": {"access_token": "from-the-module"}})
     return plugin
@@ -114,7 +126,7 @@ def test_device_code_shows_the_code_then_waits_and_hides_the_result(entra, clock
     result = plugin.run(task_vars={"inventory_hostname": "localhost"})
     assert plugin._execute_module.call_count == 0, "signed in on the controller, no module"
     assert display.shown == [("[%s] To sign in, use a web browser to open the page %s/devicelogin and enter the code FAKE1001 to "
-                              "authenticate." % (TASK_NAME, LOGIN), "bright yellow")]
+                              "authenticate." % (TASK_NAME, LOGIN), C.COLOR_CHANGED)]
     first_poll = entra.events.index(("token", DEVICE_CODE_GRANT))
     assert entra.events.index(("display",)) < first_poll, "the code is shown before the token is asked for"
     assert entra.events.count(("token", DEVICE_CODE_GRANT)) == 2
@@ -128,7 +140,15 @@ def test_device_code_shows_the_code_then_waits_and_hides_the_result(entra, clock
     assert auth["access_token"] == entra.access_token
     assert (auth["api"], auth["tenant_id"], auth["client_id"], auth["login_url"]) == ("defender", TENANT, CLIENT, LOGIN)
     assert auth["scope"] == "https://api.security.microsoft.com/.default"
-    assert set(result) - {"_ansible_no_log", "changed", "http"} <= set(documented())
+    assert set(result) - {"_ansible_no_log", "changed", "http", "invocation"} <= set(documented())
+
+
+def test_the_colour_of_shown_lines_is_one_a_log_file_accepts(entra, clock):
+    """With ANSIBLE_LOG_PATH, ansible-core fails on a colour it cannot map to a log level (and the run hangs)."""
+    plugin = action(device_args())
+    display = attach_display(plugin, entra)
+    plugin.run(task_vars={})
+    assert display.shown and all(color in color_to_log_level for dummy, color in display.shown)
 
 
 def test_device_code_from_the_environment_variable(entra, clock, monkeypatch):
@@ -147,7 +167,7 @@ def test_task_argument_wins_over_the_environment_variable(transport, monkeypatch
     monkeypatch.setenv("M365D_AUTH_FLOW", "device_code")
     plugin = action({"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s", "auth_flow": "client_secret"})
     result = plugin.run(task_vars={"a": 1})
-    plugin._execute_module.assert_called_once_with(task_vars={"a": 1})
+    plugin._execute_module.assert_called_once_with(task_vars={"a": 1}, wrap_async=0)
     assert result["auth"] == {"access_token": "from-the-module"}
     assert transport.seen == []
 
@@ -317,7 +337,7 @@ def test_module_result_is_hidden_only_on_success(transport, answer, hidden):
     plugin._execute_module.return_value = dict(answer)
     task_vars = {"ansible_host": "localhost"}
     result = plugin.run(task_vars=task_vars)
-    plugin._execute_module.assert_called_once_with(task_vars=task_vars)
+    plugin._execute_module.assert_called_once_with(task_vars=task_vars, wrap_async=0)
     for key, value in answer.items():
         assert result[key] == value
     assert ("_ansible_no_log" in result) is hidden
