@@ -370,8 +370,14 @@ def test_defender_next_links_are_followed(transport):
     "https://evil.test/v1.0/security/incidents?$skip=50",
     "http://graph.sandbox.test:8443/v1.0/security/incidents?$skip=50",
     "https://graph.sandbox.test:9999/v1.0/security/incidents?$skip=50",
+    "HTTPS://EVIL.TEST/v1.0/security/incidents?$skip=50",
+    "//evil.test/v1.0/security/incidents?$skip=50",
+    "HTTP://graph.sandbox.test:8443/v1.0/security/incidents?$skip=50",
+    "https://graph.sandbox.test:99999/v1.0/security/incidents?$skip=50",
+    "https://graph.sandbox.test:8443@evil.test/v1.0/security/incidents",
+    "javascript:alert(1)",
 ])
-def test_next_link_to_another_origin_is_refused(transport, foreign):
+def test_next_link_to_another_origin_in_any_spelling_is_refused(transport, foreign):
     client = make_client("graph")
     transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": foreign}))
     iterator = client.iterate("/security/incidents", {"$top": 50}, 50)
@@ -443,23 +449,6 @@ def test_a_default_port_written_out_is_the_same_origin(transport):
                      make_response(200, {"value": []}))
     assert list(client.iterate("/security/incidents", {"$top": 50}, 50)) == [{"id": "1"}]
     assert transport.seen[1].host == "graph.sandbox.test"
-
-
-@pytest.mark.parametrize("foreign", [
-    "HTTPS://EVIL.TEST/v1.0/security/incidents?$skip=50",
-    "//evil.test/v1.0/security/incidents?$skip=50",
-    "HTTP://graph.sandbox.test:8443/v1.0/security/incidents?$skip=50",
-    "https://graph.sandbox.test:99999/v1.0/security/incidents?$skip=50",
-    "https://graph.sandbox.test:8443@evil.test/v1.0/security/incidents",
-    "javascript:alert(1)",
-])
-def test_next_links_to_another_origin_in_any_spelling_are_refused(transport, foreign):
-    client = make_client("graph")
-    transport.answer(make_response(200, {"value": [{"id": "1"}], "@odata.nextLink": foreign}))
-    with pytest.raises(ApiError) as raised:
-        list(client.iterate("/security/incidents", {"$top": 50}, 50))
-    assert "another origin" in raised.value.message
-    assert len(transport.seen) == 1, "the access token must not be sent to another origin"
 
 
 @pytest.mark.parametrize("link", [50, {"href": "x"}, ["x"], True])
