@@ -134,6 +134,39 @@ SERVICE_SOURCE = Enum(
              "OfficeATP": "microsoftDefenderForOffice365"},
 )
 
+# An alert's status (Graph's alertStatus); `unknown` is what Graph reports when it has none, never set.
+ALERT_STATUS = Enum(
+    "status",
+    graph=("unknown", "new", "inProgress", "resolved"),
+    defender=("New", "InProgress", "Resolved"),
+    read_only={"unknown": "Graph reports it for an alert whose status it does not know."},
+)
+
+# The detector that raised an alert (alerts' detectionSource), Graph's detectionSource members; the Defender API's
+# incidents name the same detectors by older names.
+DETECTION_SOURCE = Enum(
+    "detection_source",
+    graph=("unknown", "microsoftDefenderForEndpoint", "antivirus", "smartScreen", "customTi",
+           "microsoftDefenderForOffice365", "automatedInvestigation", "microsoftThreatExperts", "customDetection",
+           "microsoftDefenderForIdentity", "cloudAppSecurity", "microsoft365Defender", "azureAdIdentityProtection",
+           "manual", "microsoftDataLossPrevention", "appGovernancePolicy", "appGovernanceDetection",
+           "microsoftDefenderForCloud", "microsoftDefenderForIoT", "microsoftDefenderForServers",
+           "microsoftDefenderForStorage", "microsoftDefenderForDNS", "microsoftDefenderForDatabases",
+           "microsoftDefenderForContainers", "microsoftDefenderForNetwork", "microsoftDefenderForAppService",
+           "microsoftDefenderForKeyVault", "microsoftDefenderForResourceManager", "microsoftDefenderForApiManagement",
+           "nrtAlerts", "scheduledAlerts", "microsoftDefenderThreatIntelligenceAnalytics", "builtInMl",
+           "microsoftInsiderRiskManagement", "microsoftThreatIntelligence", "microsoftDefenderForAIServices",
+           "securityCopilot", "microsoftSentinel"),
+    defender=("EDR", "WindowsDefenderAv", "WindowsDefenderSmartScreen", "CustomerTI", "OfficeATP",
+              "AutomatedInvestigation", "ThreatExperts", "CustomDetection", "AzureATP", "MCAS", "MTP",
+              "AadIdentityProtection", "Manual"),
+    aliases={"EDR": "microsoftDefenderForEndpoint", "WindowsDefenderAv": "antivirus",
+             "WindowsDefenderSmartScreen": "smartScreen", "CustomerTI": "customTi",
+             "OfficeATP": "microsoftDefenderForOffice365", "ThreatExperts": "microsoftThreatExperts",
+             "AzureATP": "microsoftDefenderForIdentity", "MCAS": "cloudAppSecurity", "MTP": "microsoft365Defender",
+             "AadIdentityProtection": "azureAdIdentityProtection"},
+)
+
 # Graph gets the members of its alertDetermination enum (as its metadata and SDKs name them); Microsoft's pages and
 # the Defender API name four of them differently, and the Defender API's "not determined" is NotAvailable.
 DETERMINATION = Enum(
@@ -160,34 +193,35 @@ def owner(value):
     return value
 
 
-class Flavour(object):
-    """What differs between the two APIs for incidents."""
+class Resource(object):
+    """One kind of item (incidents, alerts) in one API: where it lives, its field names, which filters the server
+    applies, how it pages, the rates Microsoft documents for it, and how a comment is added."""
 
-    name = None
+    name = None  # the API: graph or defender
+    kind = None  # what messages call one item
+    id_option = None  # the option that names one item
+    path = None
+    id_field = None
     max_page_size = None
-    incidents_path = None
-    id_field = title_field = web_url_field = None
     fields = {}
     server_filters = frozenset()
-    headers = {}
     tags_field = None
     comments_field = None
-    hunting_path = None
     # Per-minute and per-hour limits Microsoft documents, paced client-side (Limits in _http.py).
-    list_rate = update_rate = get_rate = hunting_rate = ()
+    list_rate = update_rate = get_rate = ()
 
-    def incident_path(self, incident_id):
-        return "%s/%s" % (self.incidents_path, incident_id)
+    def item_path(self, item_id):
+        return "%s/%s" % (self.path, item_id)
 
-    def check_incident_id(self, incident_id):
-        # \Z, not $, which would let a trailing line break through into the URL.
-        if not re.match(r"^[0-9]+\Z", str(incident_id)):
-            raise InputError("Option 'incident_id' must be the incident's number, digits only (no spaces or line "
-                             "breaks), got %r." % (incident_id,))
-        return str(incident_id)
+    def page_size(self, limit=None):
+        """The $top to send: the largest page, or a smaller limit."""
+        return min(self.max_page_size, limit) if limit else self.max_page_size
 
-    def list_params(self, filter_expr, page_size, expand_alerts):
-        params = {"$top": page_size}
+    def check_id(self, item_id):
+        raise NotImplementedError
+
+    def list_params(self, filter_expr, page_size, expand_alerts=False):
+        params = {"$top": page_size} if page_size else {}
         if filter_expr:
             params["$filter"] = filter_expr
         return params
@@ -196,12 +230,37 @@ class Flavour(object):
         return {}
 
     def next_request(self, page, params, page_size):
-        """The next page: (next link, None), (None, new params for the same URL), or (None, None) at the end."""
-        raise NotImplementedError
+        """The next page: (next link, None), (None, new params for the same URL), or (None, None) at the end.
 
-    def comment_request(self, incident_id, text):
+        Graph pages by @odata.nextLink.
+        """
+        next_link = page.get("@odata.nextLink")
+        return (next_link, None) if next_link else (None, None)
+
+    def comment_request(self, item_id, text):
         """(method, path, body) that adds a comment, or None when the comment goes into the update body."""
-        raise NotImplementedError
+        body = {"@odata.type": "microsoft.graph.security.alertComment", "comment": text}
+        return "POST", "%s/comments" % self.item_path(item_id), body
+
+
+class Flavour(Resource):
+    """What differs between the two APIs: their incidents, their alerts (None where the API has no alerts
+    endpoint) and hunting."""
+
+    kind = "incident"
+    id_option = "incident_id"
+    headers = {}
+    alerts = None
+    hunting_path = None
+    hunting_rate = ()
+    hunting_retirement = None  # why the API's hunting endpoint should no longer be used, when it should not
+
+    def check_id(self, item_id):
+        # \Z, not $, which would let a trailing line break through into the URL.
+        if not re.match(r"^[0-9]+\Z", str(item_id)):
+            raise InputError("Option 'incident_id' must be the incident's number, digits only (no spaces or line "
+                             "breaks), got %r." % (item_id,))
+        return str(item_id)
 
     def hunting_body(self, query, timespan):
         raise NotImplementedError
@@ -211,10 +270,40 @@ class Flavour(object):
         raise NotImplementedError
 
 
+class GraphAlerts(Resource):
+    """Graph's alerts_v2. Graph documents no largest $top for it: a listing lets Graph choose the page size, and
+    only a limit up to max_top is sent as $top (the Graph security API's documented $top limit for alerts)."""
+
+    name = "graph"
+    kind = "alert"
+    id_option = "alert_id"
+    path = "/security/alerts_v2"
+    id_field = "id"
+    max_page_size = None
+    max_top = 1000
+    fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
+              "classification": "classification", "determination": "determination",
+              "created": "createdDateTime", "updated": "lastUpdateDateTime", "service_source": "serviceSource",
+              "detection_source": "detectionSource", "incident_id": "incidentId"}
+    server_filters = frozenset(["status", "severity", "assigned_to", "classification", "determination", "created",
+                                "updated", "service_source"])
+    comments_field = "comments"
+
+    def page_size(self, limit=None):
+        return limit if limit and limit <= self.max_top else None
+
+    def check_id(self, item_id):
+        # Characters a URL path carries as they are; Graph's alert ids are letters, digits, '_' and '-'.
+        if not re.match(r"^[A-Za-z0-9._~-]{1,256}\Z", str(item_id)):
+            raise InputError("Option 'alert_id' must be an alert's id as Graph gives it (letters, digits, '_', '-', "
+                             "'.', '~'; no spaces, slashes or line breaks), got %r." % (item_id,))
+        return str(item_id)
+
+
 class GraphFlavour(Flavour):
     name = "graph"
     max_page_size = 50
-    incidents_path = "/security/incidents"
+    path = "/security/incidents"
     id_field, title_field, web_url_field = "id", "displayName", "incidentWebUrl"
     fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
               "classification": "classification", "determination": "determination",
@@ -226,22 +315,15 @@ class GraphFlavour(Flavour):
     comments_field = "comments"
     hunting_path = "/security/runHuntingQuery"
     hunting_rate = (Limit("hunting", 45, 60, "the Graph API", "hunting queries"),)
+    alerts = GraphAlerts()
 
-    def list_params(self, filter_expr, page_size, expand_alerts):
+    def list_params(self, filter_expr, page_size, expand_alerts=False):
         params = super(GraphFlavour, self).list_params(filter_expr, page_size, expand_alerts)
         params.update(self.get_params(expand_alerts))
         return params
 
     def get_params(self, expand_alerts):
         return {"$expand": "alerts"} if expand_alerts else {}
-
-    def next_request(self, page, params, page_size):
-        next_link = page.get("@odata.nextLink")
-        return (next_link, None) if next_link else (None, None)
-
-    def comment_request(self, incident_id, text):
-        body = {"@odata.type": "microsoft.graph.security.alertComment", "comment": text}
-        return "POST", "%s/comments" % self.incident_path(incident_id), body
 
     def hunting_body(self, query, timespan):
         body = {"Query": query}
@@ -257,7 +339,7 @@ class GraphFlavour(Flavour):
 class DefenderFlavour(Flavour):
     name = "defender"
     max_page_size = 100
-    incidents_path = "/incidents"
+    path = "/incidents"
     id_field, title_field, web_url_field = "incidentId", "incidentName", "incidentUri"
     fields = {"status": "status", "severity": "severity", "assigned_to": "assignedTo",
               "classification": "classification", "determination": "determination",
@@ -266,6 +348,11 @@ class DefenderFlavour(Flavour):
     tags_field = "tags"
     comments_field = "comments"
     hunting_path = "/advancedhunting/run"
+    hunting_retirement = (
+        "The Defender XDR API's advanced hunting endpoint is being retired (Microsoft 365 Message Center MC1220762): "
+        "retirement began in January 2026, and once it completes the endpoint no longer answers. Microsoft Graph's "
+        "runHuntingQuery replaces it: use api: graph (the default) with the permission ThreatHunting.Read.All; the "
+        "KQL stays the same, and Graph takes the time range as 'timespan'.")
     # List and update calls are paced together, below the limit each of them has.
     list_rate = update_rate = (
         Limit("incidents", 50, 60, "the Defender API", "incident list and update calls"),
@@ -289,7 +376,7 @@ class DefenderFlavour(Flavour):
         following["$skip"] = int(params.get("$skip", 0)) + page_size
         return None, following
 
-    def comment_request(self, incident_id, text):
+    def comment_request(self, item_id, text):
         return None
 
     def hunting_body(self, query, timespan):
@@ -308,6 +395,17 @@ class DefenderFlavour(Flavour):
 
 
 FLAVOURS = {"graph": GraphFlavour(), "defender": DefenderFlavour()}
+
+
+def alerts_of(flavour):
+    """The API's alerts endpoint; InputError before any request when it has none (the Defender XDR API)."""
+    if flavour.alerts is None:
+        raise InputError(
+            "Option 'api' is '%s', but the Defender XDR API has no alerts endpoint: its alerts only come inside its "
+            "incidents (secops.m365_defender.incident_info). Alerts are listed and updated through Microsoft Graph's "
+            "alerts_v2: use api: graph (the default), with the permission SecurityAlert.Read.All, or "
+            "SecurityAlert.ReadWrite.All to update them." % flavour.name)
+    return flavour.alerts
 
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -343,12 +441,12 @@ def objects(body, key, where, required=True, tenant=None):
                    tenant_id=tenant)
 
 
-def incident_entity(flavour, body, where, tenant=None):
-    """One incident's body: a JSON object that carries the incident's id; ApiError naming `where` otherwise."""
-    incident_id = body.get(flavour.id_field) if isinstance(body, dict) else None
-    if isinstance(incident_id, bool) or not isinstance(incident_id, (str, int)) or str(incident_id) == "":
-        raise ApiError("%s answered a body that is not an incident (no '%s'); refusing to use it as data." % (
-            where, flavour.id_field), tenant_id=tenant)
+def entity(resource, body, where, tenant=None):
+    """One item's body: a JSON object that carries the item's id; ApiError naming `where` otherwise."""
+    item_id = body.get(resource.id_field) if isinstance(body, dict) else None
+    if isinstance(item_id, bool) or not isinstance(item_id, (str, int)) or str(item_id) == "":
+        raise ApiError("%s answered a body that is not an %s (no '%s'); refusing to use it as data." % (
+            where, resource.kind, resource.id_field), tenant_id=tenant)
     return body
 
 
@@ -408,16 +506,17 @@ class ApiClient(object):
     def get(self, path_or_url, params=None, rate=()):
         return self.call("GET", path_or_url, params, rate=rate)
 
-    def iterate(self, path, params, page_size):
-        """Yield every item of a collection, page by page.
+    def iterate(self, path, params, page_size, resource=None):
+        """Yield every item of a collection of `resource` (by default the API's incidents), page by page.
 
         Refuses a page that is not a list of objects, a next link to another origin or one already followed,
         and a page that repeats the previous one (an API that ignores $skip). Reports each page read, for -v.
         """
+        resource = resource or self.flavour
         url, seen, previous = self.absolute(path), set(), None
         pages = count = 0
         while url is not None:
-            page = self.get(url, params, rate=self.flavour.list_rate)
+            page = self.get(url, params, rate=resource.list_rate)
             items = objects(page, "value", "The page GET %s" % _without_query(url), tenant=self.tenant)
             self.pages_read += 1
             if items and items == previous:
@@ -428,7 +527,7 @@ class ApiClient(object):
             self.http.report("page %d of GET %s: %d item(s) so far" % (pages, _without_query(path), count),
                              verbose=True)
             yield from items
-            next_url, next_params = self.flavour.next_request(page, params, page_size)
+            next_url, next_params = resource.next_request(page, params, page_size)
             if next_url:
                 url, params = self._next_link(url, next_url, seen), None
             elif next_params is not None:

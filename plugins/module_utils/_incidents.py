@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, secops.m365_defender contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Incident queries: options to a server-side $filter plus the filters an API cannot apply itself."""
+"""Listings of incidents and alerts: options to a server-side $filter plus the filters an API cannot apply itself;
+reading one item."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -16,7 +17,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     DETERMINATION,
     SEVERITY,
     STATUS,
-    incident_entity,
+    entity,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError, M365DefenderError
 
@@ -114,57 +115,64 @@ def check_raw_filter(text):
     return text
 
 
-class IncidentQuery(object):
-    """incident_info's filters, checked and spelled for one API; which ones the server applies."""
+class Query(object):
+    """A listing's filters, checked and spelled for one resource (incidents or alerts of one API); which ones the
+    server applies. Subclasses name their enum filters and their text filters (matched exactly, in any case)."""
 
-    def __init__(self, flavour, params, now=None):
-        self.flavour = flavour
+    ENUM_FILTERS = ()
+    TEXT_FILTERS = ("assigned_to",)
+
+    def __init__(self, resource, params, now=None):
+        self.resource = resource
         self.raw_filter = check_raw_filter(params["filter"]) if params.get("filter") else None
         self.enums = {}
-        for name, enum in ENUM_FILTERS:
+        for name, enum in self.ENUM_FILTERS:
             values = params.get(name) or []
             if values:
-                self.enums[name] = [enum.to_api(flavour.name, value) for value in values]
-        self.assigned_to = params.get("assigned_to")
+                self.enums[name] = [enum.to_api(resource.name, value) for value in values]
+        self.texts = dict((name, str(params[name])) for name in self.TEXT_FILTERS if params.get(name))
         self.times = {}
         for name, option in TIME_FILTERS:
             if params.get(option):
                 self.times[name] = parse_time_option(option, params[option], now)
 
-    def _given(self):
-        given = list(self.enums) + list(self.times)
-        return given + (["assigned_to"] if self.assigned_to else [])
+    @property
+    def given(self):
+        """The filters given, by the names of the resource's fields table."""
+        return list(self.enums) + list(self.texts) + list(self.times)
 
     @property
     def local_filters(self):
         """Filters this API cannot apply server-side, applied to each item here instead."""
-        return sorted(name for name in self._given() if name not in self.flavour.server_filters)
+        return sorted(name for name in self.given if name not in self.resource.server_filters)
 
     def server_filter(self):
         clauses = ["(%s)" % self.raw_filter] if self.raw_filter else []
-        fields = self.flavour.fields
+        fields = self.resource.fields
+        server = self.resource.server_filters
         for name, values in self.enums.items():
-            if name in self.flavour.server_filters:
+            if name in server:
                 alternatives = ["%s eq %s" % (fields[name], odata_string(value)) for value in values]
                 clauses.append(alternatives[0] if len(alternatives) == 1 else "(%s)" % " or ".join(alternatives))
-        if self.assigned_to and "assigned_to" in self.flavour.server_filters:
-            clauses.append("%s eq %s" % (fields["assigned_to"], odata_string(self.assigned_to)))
+        for name, value in sorted(self.texts.items()):
+            if name in server:
+                clauses.append("%s eq %s" % (fields[name], odata_string(value)))
         for name, moment in sorted(self.times.items()):
-            if name in self.flavour.server_filters:
+            if name in server:
                 clauses.append("%s ge %s" % (fields[name], odata_time(moment)))
         return " and ".join(clauses)
 
-    def matches(self, incident):
-        """Whether an incident passes the filters the server did not apply."""
-        fields = self.flavour.fields
-        for name in self.local_filters:
-            value = incident.get(fields[name])
+    def matches(self, item, names=None):
+        """Whether an item passes the filters the server did not apply (or those named)."""
+        fields = self.resource.fields
+        for name in self.local_filters if names is None else names:
+            value = item.get(fields[name])
             if name in self.enums:
-                enum = dict(ENUM_FILTERS)[name]
+                enum = dict(self.ENUM_FILTERS)[name]
                 if enum.key(value or "") not in set(enum.key(wanted) for wanted in self.enums[name]):
                     return False
-            elif name == "assigned_to":
-                if (value or "").lower() != self.assigned_to.lower():
+            elif name in self.texts:
+                if str(value if value is not None else "").lower() != self.texts[name].lower():
                     return False
             else:
                 moment = parse_iso_time(value) if value else None
@@ -173,54 +181,67 @@ class IncidentQuery(object):
         return True
 
 
-class IncidentList(object):
-    """What a listing read: the incidents, whether every page was read, and why not."""
+class IncidentQuery(Query):
+    """incident_info's filters."""
 
-    def __init__(self, incidents, complete=True, error=None):
-        self.incidents = incidents
+    ENUM_FILTERS = ENUM_FILTERS
+
+
+class Listing(object):
+    """What a listing read: the items, whether every page was read, and why not."""
+
+    def __init__(self, items, complete=True, error=None):
+        self.items = items
         self.complete = complete
         self.error = error
 
 
-def list_incidents(client, query, limit=None, alerts=False, allow_partial=False, project=None):
-    """Incidents matching the query, following every page at the API's largest page size.
+def list_items(client, resource, query, limit=None, alerts=False, allow_partial=False, project=None):
+    """Items matching the query, following every page at the resource's largest page size (or the limit).
 
-    `project` (a _properties.Projection) reduces each matching incident as it is read, after the local filters
+    `project` (a _properties.Projection) reduces each matching item as it is read, after the local filters
     have seen all of it, so that only what was chosen is ever held and returned.
     When a page fails after retries, the task fails, saying how far it got; with allow_partial the
-    incidents read so far are returned, marked incomplete. Nothing read (sign-in or first page failed) fails.
+    items read so far are returned, marked incomplete. Nothing read (sign-in or first page failed) fails.
     """
-    flavour = client.flavour
-    page_size = flavour.max_page_size
-    if limit and not query.local_filters:
-        page_size = min(page_size, limit)
-    params = flavour.list_params(query.server_filter(), page_size, alerts)
-    incidents = []
+    page_size = resource.page_size(None if query.local_filters else limit)
+    params = resource.list_params(query.server_filter(), page_size, alerts)
+    items = []
     try:
-        for incident in client.iterate(flavour.incidents_path, params, page_size):
-            if query.matches(incident):
-                incidents.append(project(incident) if project else incident)
-                if limit and len(incidents) >= limit:
+        for item in client.iterate(resource.path, params, page_size, resource):
+            if query.matches(item):
+                items.append(project(item) if project else item)
+                if limit and len(items) >= limit:
                     break
     except M365DefenderError as exc:
         if not (allow_partial and client.pages_read):
             if client.pages_read:
-                exc.message = "Listing incidents stopped after %d page(s): %s" % (client.pages_read, exc.message)
+                exc.message = "Listing %ss stopped after %d page(s): %s" % (
+                    resource.kind, client.pages_read, exc.message)
             raise
-        return IncidentList(incidents, complete=False, error=str(exc))
-    return IncidentList(incidents)
+        return Listing(items, complete=False, error=str(exc))
+    return Listing(items)
 
 
-def get_incident(client, incident_id, alerts=False):
-    """One incident, or None when the API does not know the id."""
-    flavour = client.flavour
-    path = flavour.incident_path(flavour.check_incident_id(incident_id))
+def list_incidents(client, query, limit=None, alerts=False, allow_partial=False, project=None):
+    """Incidents matching the query (list_items over the API's incidents)."""
+    return list_items(client, client.flavour, query, limit, alerts, allow_partial, project)
+
+
+def get_item(client, resource, item_id, params=None):
+    """One item, or None when the API does not know the id."""
+    path = resource.item_path(resource.check_id(item_id))
     try:
-        incident = client.get(path, flavour.get_params(alerts) or None, rate=flavour.get_rate)
+        item = client.get(path, params or None, rate=resource.get_rate)
     except ApiError as exc:
         if exc.status == 404:
             return None
         raise
-    incident_entity(flavour, incident, "GET %s" % client.absolute(path), tenant=client.tenant)
-    incident.pop("@odata.context", None)
-    return incident
+    entity(resource, item, "GET %s" % client.absolute(path), tenant=client.tenant)
+    item.pop("@odata.context", None)
+    return item
+
+
+def get_incident(client, incident_id, alerts=False):
+    """One incident, or None when the API does not know the id."""
+    return get_item(client, client.flavour, incident_id, client.flavour.get_params(alerts))

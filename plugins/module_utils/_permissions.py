@@ -10,16 +10,18 @@ __metaclass__ = type
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 
-FEATURES = ("incident_read", "incident_write", "hunting")
+FEATURES = ("incident_read", "incident_write", "alert_read", "alert_write", "hunting")
 
 # (api, context) -> feature -> the permission it needs. A ReadWrite permission also grants its Read one.
+# The Defender XDR API has no alerts endpoint, so it has no alert features.
+GRAPH_NEEDS = {"incident_read": "SecurityIncident.Read.All",
+               "incident_write": "SecurityIncident.ReadWrite.All",
+               "alert_read": "SecurityAlert.Read.All",
+               "alert_write": "SecurityAlert.ReadWrite.All",
+               "hunting": "ThreatHunting.Read.All"}
 NEEDED = {
-    ("graph", "application"): {"incident_read": "SecurityIncident.Read.All",
-                               "incident_write": "SecurityIncident.ReadWrite.All",
-                               "hunting": "ThreatHunting.Read.All"},
-    ("graph", "user"): {"incident_read": "SecurityIncident.Read.All",
-                        "incident_write": "SecurityIncident.ReadWrite.All",
-                        "hunting": "ThreatHunting.Read.All"},
+    ("graph", "application"): GRAPH_NEEDS,
+    ("graph", "user"): GRAPH_NEEDS,
     ("defender", "application"): {"incident_read": "Incident.Read.All",
                                   "incident_write": "Incident.ReadWrite.All",
                                   "hunting": "AdvancedHunting.Read.All"},
@@ -52,6 +54,11 @@ def needed_permissions(api, context, features):
     if unknown:
         raise InputError("Option 'features' got %s; allowed: %s." % (", ".join(unknown), ", ".join(FEATURES)))
     table = NEEDED[(api, context)]
+    elsewhere = [feature for feature in features if feature not in table]
+    if elsewhere:
+        raise InputError("Option 'features' got %s, which the %s API does not have: the Defender XDR API has no "
+                         "alerts endpoint (its alerts come inside incidents). Check alert permissions with api: graph "
+                         "(SecurityAlert.Read.All, SecurityAlert.ReadWrite.All)." % (", ".join(elsewhere), api))
     needed = set(table[feature] for feature in features)
     # A Read permission needs no mention when its ReadWrite one is needed too.
     return sorted(permission for permission in needed

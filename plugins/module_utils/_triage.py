@@ -21,7 +21,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     owner,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
-from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import IncidentUpdate
+from ansible_collections.secops.m365_defender.plugins.module_utils._update import IncidentUpdate
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import flavour_of, incident_view
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     RELATIVE_TIME,

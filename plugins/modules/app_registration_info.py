@@ -29,11 +29,17 @@ author:
 options:
   features:
     description:
-      - What the playbooks do. V(incident_read) reads incidents, V(incident_write) updates them, V(hunting) runs
-        advanced hunting queries.
+      - What the playbooks do. V(incident_read) reads incidents, V(incident_write) updates them, V(alert_read)
+        reads alerts (M(secops.m365_defender.alert_info)), V(alert_write) updates them
+        (M(secops.m365_defender.alert)), V(hunting) runs advanced hunting queries.
+      - "On Graph: C(SecurityIncident.Read.All), C(SecurityIncident.ReadWrite.All), C(SecurityAlert.Read.All),
+        C(SecurityAlert.ReadWrite.All), C(ThreatHunting.Read.All). On the Defender API: C(Incident.Read.All),
+        C(Incident.ReadWrite.All), C(AdvancedHunting.Read.All) (in user context C(Incident.Read),
+        C(Incident.ReadWrite), C(AdvancedHunting.Read))."
+      - The alert features exist only on Graph; with O(api=defender) they are refused before any request.
     type: list
     elements: str
-    choices: [incident_read, incident_write, hunting]
+    choices: [incident_read, incident_write, alert_read, alert_write, hunting]
     default: [incident_read]
   expiry_warning_days:
     description:

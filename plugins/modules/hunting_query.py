@@ -16,6 +16,8 @@ description:
   - Runs a Kusto (KQL) advanced hunting query and returns its schema and rows.
   - On Graph it calls C(runHuntingQuery), on the Defender API C(advancedhunting/run), which also returns
     query statistics.
+  - Microsoft is retiring the Defender API's hunting endpoint (Message Center MC1220762; retirement began in
+    January 2026). With O(api=defender) the task warns, naming Graph's C(runHuntingQuery) as the replacement.
   - Microsoft limits hunting to about 45 calls a minute per tenant, 3 minutes per query, 100,000 rows and
     30 days of data. The module paces itself below the per-minute limit and retries throttled calls.
 author:
@@ -137,6 +139,8 @@ def run(module):
         raise InputError("Option 'query' must not be empty.")
     timespan = check_timespan(module.params["timespan"]) if module.params["timespan"] is not None else None
     body = flavour.hunting_body(query, timespan)
+    if flavour.hunting_retirement:
+        module.warn(flavour.hunting_retirement)
     answer = client.call("POST", flavour.hunting_path, body=body, rate=flavour.hunting_rate, idempotent=True)
     schema, results, stats = flavour.hunting_result(answer)
     result = {"changed": False, "schema": schema, "results": results, "row_count": len(results),

@@ -212,9 +212,9 @@ http:
       returned: success
 """
 
-from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import (
+from ansible_collections.secops.m365_defender.plugins.module_utils._update import (
     IncidentUpdate,
-    update_incident,
+    update_result,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
 
@@ -231,18 +231,7 @@ ARGUMENT_SPEC = dict(
 
 
 def run(module):
-    client = module.client
-    update = IncidentUpdate(client.flavour, module.params)
-    incident_id = client.flavour.check_incident_id(module.params["incident_id"])
-    plan, outcome = update_incident(client, update, incident_id, check_mode=module.check_mode)
-    for warning in outcome.warnings:
-        module.warn(warning)
-    result = {"changed": plan.changed, "incident": outcome.incident, "api": client.flavour.name}
-    if outcome.wrote:
-        result.update(applied=outcome.applied, not_applied=[], unconfirmed=[])
-    if module._diff:
-        result["diff"] = {"before": plan.before, "after": plan.after}
-    return result
+    return update_result(module, IncidentUpdate(module.client.flavour, module.params), module.params["incident_id"])
 
 
 def main():

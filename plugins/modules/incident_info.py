@@ -239,8 +239,8 @@ http:
 """
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
-    IncidentList,
     IncidentQuery,
+    Listing,
     get_incident,
     list_incidents,
 )
@@ -277,18 +277,18 @@ def run(module):
         incident = get_incident(client, params["incident_id"], params["alerts"])
         if incident and project:
             incident = project(incident)
-        listing, local = IncidentList([incident] if incident else []), []
+        listing, local = Listing([incident] if incident else []), []
     else:
         query = IncidentQuery(client.flavour, params)
         listing = list_incidents(client, query, limit=params["limit"], alerts=params["alerts"],
                                  allow_partial=params["allow_partial"], project=project)
         local = query.local_filters
     if not listing.complete:
-        module.warn("Returning %d incident(s) read before paging failed: %s" % (len(listing.incidents), listing.error))
+        module.warn("Returning %d incident(s) read before paging failed: %s" % (len(listing.items), listing.error))
     result = {
         "changed": False,
-        "incidents": listing.incidents,
-        "count": len(listing.incidents),
+        "incidents": listing.items,
+        "count": len(listing.items),
         "complete": listing.complete,
         "filters_applied_locally": local,
         "pages": client.pages_read,

@@ -53,7 +53,8 @@ def test_approval_while_msal_polls(sandbox, http):
     assert time.monotonic() - started < 5
     assert result["token_source"] == "identity_provider" and result["refresh_token"] and result["id_token"]
     claims = claims_of(result["access_token"])
-    assert (claims["upn"], claims["scp"]) == (ANALYST, "SecurityIncident.ReadWrite.All ThreatHunting.Read.All")
+    assert (claims["upn"], claims["scp"]) == (
+        ANALYST, "SecurityIncident.ReadWrite.All SecurityAlert.ReadWrite.All ThreatHunting.Read.All")
     assert app.get_accounts()[0]["username"] == ANALYST
     assert counters(sandbox, http)["token_requests_by_grant"][DEVICE_CODE_GRANT] >= before + 2  # pending, then ok
     codes = http.get(f"{sandbox['admin_url']}/device-codes", params={"all": "true"}).json()["device_codes"]

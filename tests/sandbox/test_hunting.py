@@ -280,7 +280,8 @@ def test_hunting_needs_its_permission(hunt):
     graph = hunt("AlertInfo | take 1", app="soc-reader")
     assert graph.status_code == 403
     assert graph.json()["error"]["message"] == ("Missing application roles. API required roles: ThreatHunting.Read.All, "
-                                                "application roles: SecurityIncident.Read.All.")
+                                                "application roles: SecurityIncident.Read.All,"
+                                                "SecurityAlert.Read.All.")
     defender = hunt("AlertInfo | take 1", api="defender", app="soc-reader")
     assert defender.status_code == 403
     assert "(AdvancedHunting.Read.All)" in defender.json()["error"]["message"]

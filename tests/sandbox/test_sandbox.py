@@ -123,7 +123,7 @@ def test_client_secret_token_with_msal(sandbox, http):
     assert claims["iss"] == f"https://sts.windows.net/{CONTOSO}/"
     assert (claims["tid"], claims["appid"], claims["azp"], claims["ver"]) == (
         CONTOSO, reader["client_id"], reader["client_id"], "1.0")
-    assert claims["roles"] == ["SecurityIncident.Read.All"]
+    assert claims["roles"] == ["SecurityIncident.Read.All", "SecurityAlert.Read.All"]
     assert claims["exp"] - claims["iat"] == 3599 and claims["nbf"] == claims["iat"]
     assert client.acquire_token_for_client([GRAPH])["token_source"] == "cache"
 

@@ -176,7 +176,7 @@ def test_read_only_apps_cannot_write(sandbox, http, tokens, ids):
     assert graph.status_code == 403
     assert graph.json()["error"]["message"] == ("Missing application roles. API required roles: "
                                                 "SecurityIncident.ReadWrite.All, application roles: "
-                                                "SecurityIncident.Read.All.")
+                                                "SecurityIncident.Read.All,SecurityAlert.Read.All.")
     comment = http.post(graph_url(sandbox, incident_id, "/comments"), json={"comment": "x"},
                         headers=bearer(tokens("soc-reader")))
     assert comment.status_code == 403

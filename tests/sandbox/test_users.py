@@ -45,7 +45,7 @@ def test_sandbox_json_lists_users_and_the_public_client(sandbox):
     cli = app_info(sandbox, "soc-analyst-cli")
     assert cli["client_id"] == CLI and cli["public_client"] is True and cli["secrets"] == []
     assert cli["delegated_permissions"] == {CONTOSO: {
-        "graph": ["SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"],
+        "graph": ["SecurityIncident.ReadWrite.All", "SecurityAlert.ReadWrite.All", "ThreatHunting.Read.All"],
         "defender": ["Incident.ReadWrite", "AdvancedHunting.Read"],
         "users_without_consent": ["newhire@contoso.example"]}}
     assert app_info(sandbox, "soc-reader")["public_client"] is False
@@ -71,11 +71,13 @@ def test_password_grant_with_msal(sandbox, realm_http):
     result = sign_in(sandbox, realm_http, ANALYST, app=app)
     assert result["token_source"] == "identity_provider" and result["token_type"] == "Bearer"
     assert result["scope"].split() == ["https://graph.microsoft.com/SecurityIncident.ReadWrite.All",
+                                       "https://graph.microsoft.com/SecurityAlert.ReadWrite.All",
                                        "https://graph.microsoft.com/ThreatHunting.Read.All",
                                        "https://graph.microsoft.com/.default", "openid", "profile", "offline_access"]
     assert result["refresh_token"] and result["expires_in"] == 3599
     claims = claims_of(result["access_token"])
-    assert claims["scp"] == "SecurityIncident.ReadWrite.All ThreatHunting.Read.All" and "roles" not in claims
+    assert claims["scp"] == "SecurityIncident.ReadWrite.All SecurityAlert.ReadWrite.All ThreatHunting.Read.All"
+    assert "roles" not in claims
     assert (claims["upn"], claims["name"], claims["oid"]) == (ANALYST, "Avery Analyst", user_info(sandbox, ANALYST)["id"])
     assert (claims["aud"], claims["tid"], claims["appid"], claims["idtyp"]) == (
         "https://graph.microsoft.com", CONTOSO, CLI, "user")

@@ -43,7 +43,8 @@ def test_system_assigned_identity_with_msal(sandbox, http, imds):
     claims = claims_of(result["access_token"])
     assert (claims["appid"], claims["tid"], claims["aud"], claims["idtyp"]) == (
         SYSTEM_ASSIGNED, CONTOSO, "https://graph.microsoft.com", "app")
-    assert claims["roles"] == ["SecurityIncident.Read.All"] and claims["oid"] == "8527cc84-9a59-42ae-89da-429ee1f41196"
+    assert claims["roles"] == ["SecurityIncident.Read.All", "SecurityAlert.Read.All"]
+    assert claims["oid"] == "8527cc84-9a59-42ae-89da-429ee1f41196"
     response = http.get(f"{sandbox['base_url']}/v1.0/security/incidents", params={"$top": 1},
                         headers=bearer(result["access_token"]))
     assert response.status_code == 200

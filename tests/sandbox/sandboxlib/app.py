@@ -9,6 +9,7 @@ from typing import Optional
 
 from . import errors, timefmt
 from .admin import Admin, Counters, Faults
+from .alerts import AlertsApi
 from .defender import DefenderApi
 from .directory import DirectoryApi
 from .graph import GraphApi
@@ -38,6 +39,7 @@ class Sandbox:
         updater = IncidentUpdater(self.store, scenario, clock)
         hunter = Hunting(self.store, scenario, start)
         apis = [*GraphApi(self.store, self._tokens, clock, updater, hunter).routes(),
+                *AlertsApi(self.store, self._tokens, clock, updater).routes(),
                 *DirectoryApi(scenario, self._tokens, pki, clock, start).routes(),
                 *DefenderApi(self.store, self._tokens, clock, updater, hunter).routes()]
         try:

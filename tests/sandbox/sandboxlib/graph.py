@@ -84,49 +84,38 @@ class GraphApi:
 
     def list_incidents(self, request: Request) -> Response:
         claims = self._authorize(request, READ_INCIDENTS)
-        query = _list_query(request)
-        try:
-            predicate = odata.compile_filter(query["filter"], INCIDENT_SCHEMA) if query["filter"] else None
-        except odata.FilterError as exc:
-            raise _fail(request, 400, "BadRequest", f"Invalid filter clause: {exc}") from None
-        matching = [item for item in self._store.incidents(claims["tid"]) if predicate is None or predicate(item)]
-        start, end = query["skip"], query["skip"] + query["top"]
-        body = {"@odata.context": f"{request.base_url}/v1.0/$metadata#security/incidents"}
-        if query["count"]:
-            body["@odata.count"] = len(matching)
-        body["value"] = [render_incident(item, query["expand"]) for item in matching[start:end]]
-        if query["top"] and end < len(matching):
-            token = b64url_encode(json.dumps({**query, "skip": end}).encode("utf-8"))
-            body["@odata.nextLink"] = f"{request.base_url}/v1.0/security/incidents?$skiptoken={token}"
-        return _ok(body)
+        expand = {"expand": lambda: _expand(request, request.param("$expand"))}
+        query = list_query(request, LIST_OPTIONS, MAX_TOP, MAX_TOP, expand)
+        matching = filtered(request, self._store.incidents(claims["tid"]), query["filter"], INCIDENT_SCHEMA)
+        return ok(page(request, "security/incidents", query, matching,
+                       lambda incident: render_incident(incident, query["expand"])))
 
     def get_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, READ_INCIDENTS)
-        _check_options(request, ("$expand",))
+        check_options(request, ("$expand",))
         expand = _expand(request, request.param("$expand"))
         incident = self._store.get(claims["tid"], int(id)) if id.isdecimal() else None
         if incident is None:
-            raise _fail(request, 404, "NotFound", f"Incident with id '{id}' was not found.")
+            raise fail(request, 404, "NotFound", f"Incident with id '{id}' was not found.")
         context = f"{request.base_url}/v1.0/$metadata#security/incidents/$entity"
-        return _ok({"@odata.context": context, **render_incident(incident, expand)})
+        return ok({"@odata.context": context, **render_incident(incident, expand)})
 
     def update_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, UPDATE_INCIDENTS)
-        _check_options(request, ())
-        incident = self._update(request, claims, id, _changes(request, UPDATE_FIELDS))
+        check_options(request, ())
+        incident = self._update(request, claims, id, parse_changes(request, UPDATE_FIELDS))
         context = f"{request.base_url}/v1.0/$metadata#security/incidents/$entity"
-        return _ok({"@odata.context": context, **render_incident(incident, False)})
+        return ok({"@odata.context": context, **render_incident(incident, False)})
 
     def add_comment(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         """Appends a comment; answers with all the incident's comments."""
         claims = self._authorize(request, UPDATE_INCIDENTS)
-        _check_options(request, ())
-        changes = _changes(request, COMMENT_FIELDS)
+        check_options(request, ())
+        changes = parse_changes(request, COMMENT_FIELDS)
         if "comment" not in changes:
-            raise _fail(request, 400, "BadRequest", "The request body needs a 'comment': a non-empty string.")
+            raise fail(request, 400, "BadRequest", "The request body needs a 'comment': a non-empty string.")
         incident = self._update(request, claims, id, changes)
-        return _ok({"@odata.context": f"{request.base_url}/v1.0/$metadata#Collection({COMMENT_TYPE})",
-                    "value": [{"@odata.type": f"#{COMMENT_TYPE}", **_comment(comment)} for comment in incident.comments]})
+        return ok(comment_collection(request, incident.comments))
 
     def run_hunting_query(self, request: Request) -> Response:
         claims = self._authorize(request, HUNTING)
@@ -135,22 +124,22 @@ class GraphApi:
         try:
             since, until = hunting.parse_timespan(timespan, now) if timespan else (None, None)
         except (ValueError, OverflowError) as exc:  # overflow: a duration beyond the calendar's ends
-            raise _fail(request, 400, "BadRequest", f"Invalid Timespan: {exc}.") from None
+            raise fail(request, 400, "BadRequest", f"Invalid Timespan: {exc}.") from None
         try:
             result = self._hunter.run(claims["tid"], query, now, since, until)
         except kql.KqlError as exc:
-            raise _fail(request, 400, "BadRequest", str(exc)) from None
-        return _ok({"@odata.context": f"{request.base_url}/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
-                    "schema": [{"name": name, "type": kql.TYPE_NAMES[kind]} for name, kind in result.columns],
-                    "results": result.rows})
+            raise fail(request, 400, "BadRequest", str(exc)) from None
+        return ok({"@odata.context": f"{request.base_url}/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
+                   "schema": [{"name": name, "type": kql.TYPE_NAMES[kind]} for name, kind in result.columns],
+                   "results": result.rows})
 
     def _update(self, request: Request, claims: dict, incident_id: str, changes: dict) -> Incident:
         try:
             incident = self._updater.update(claims, int(incident_id), changes) if incident_id.isdecimal() else None
         except updates.Misfit as exc:
-            raise _fail(request, 400, "BadRequest", exc.message()) from None
+            raise fail(request, 400, "BadRequest", exc.message()) from None
         if incident is None:
-            raise _fail(request, 404, "NotFound", f"Incident with id '{incident_id}' was not found.")
+            raise fail(request, 404, "NotFound", f"Incident with id '{incident_id}' was not found.")
         return incident
 
     def _authorize(self, request: Request, permission: Permission) -> dict:
@@ -163,46 +152,71 @@ def authorize(request: Request, tokens, now, permission: Optional[Permission]) -
     try:
         claims = tokens.verify(request.headers.get("Authorization"), GRAPH, now)
     except TokenRejected as exc:
-        raise _fail(request, 401, "InvalidAuthenticationToken", _UNAUTHORIZED[exc.reason],
-                    {"WWW-Authenticate": _WWW_AUTHENTICATE}) from None
+        raise fail(request, 401, "InvalidAuthenticationToken", _UNAUTHORIZED[exc.reason],
+                   {"WWW-Authenticate": _WWW_AUTHENTICATE}) from None
     if permission is not None and not access.allows(claims, permission):
         if access.is_delegated(claims):
-            raise _fail(request, 403, "Forbidden", f"Missing scope permissions on the request. API requires one of "
-                        f"'{', '.join(permission.scopes)}'. Scopes on the request '{claims.get('scp', '')}'")
-        raise _fail(request, 403, "Forbidden", f"Missing application roles. API required roles: "
-                    f"{','.join(permission.application)}, application roles: {','.join(access.held(claims))}.")
+            raise fail(request, 403, "Forbidden", f"Missing scope permissions on the request. API requires one of "
+                       f"'{', '.join(permission.scopes)}'. Scopes on the request '{claims.get('scp', '')}'")
+        raise fail(request, 403, "Forbidden", f"Missing application roles. API required roles: "
+                   f"{','.join(permission.application)}, application roles: {','.join(access.held(claims))}.")
     return claims
 
 
 # --- query options -----------------------------------------------------------------------------------------------
 
-def _list_query(request: Request) -> dict:
-    """The paging state: from ``$skiptoken`` when following a nextLink, else from the query options."""
-    _check_options(request, LIST_OPTIONS)
+def list_query(request: Request, options: tuple, default_top: int, max_top: int, extra: Optional[dict] = None) -> dict:
+    """The paging state of a list: from ``$skiptoken`` when following a nextLink, else from the query options
+    (``$filter``, ``$top``, ``$skip``, ``$count``, and ``extra``: {state key: reader of its option})."""
+    check_options(request, options)
+    extra = extra or {}
     token = request.param("$skiptoken")
     if token is not None:
-        return _decode_skiptoken(request, token)
-    return {
+        return _decode_skiptoken(request, token, {"filter", "top", "skip", "count", *extra})
+    query = {
         "filter": request.param("$filter"),
-        "top": _top(request),
+        "top": _top(request, default_top, max_top),
         "skip": _non_negative(request, "$skip", 0),
-        "count": _boolean(request, "$count"),
-        "expand": _expand(request, request.param("$expand")),
+        "count": boolean_option(request, "$count"),
     }
+    return {**query, **{name: read() for name, read in extra.items()}}
 
 
-def _check_options(request: Request, allowed: tuple) -> None:
+def filtered(request: Request, items, text: Optional[str], schema: odata.Schema) -> list:
+    """The items that ``$filter`` (None: no filter) selects; Graph's 400 for a filter the schema refuses."""
+    try:
+        predicate = odata.compile_filter(text, schema) if text else None
+    except odata.FilterError as exc:
+        raise fail(request, 400, "BadRequest", f"Invalid filter clause: {exc}") from None
+    return [item for item in items if predicate is None or predicate(item)]
+
+
+def page(request: Request, path: str, query: dict, matching: list, render) -> dict:
+    """One page of a list at ``/v1.0/{path}``: ``@odata.count`` if asked, ``value``, and a nextLink while more are
+    left (never with ``$top=0``)."""
+    start, end = query["skip"], query["skip"] + query["top"]
+    body = {"@odata.context": f"{request.base_url}/v1.0/$metadata#{path}"}
+    if query["count"]:
+        body["@odata.count"] = len(matching)
+    body["value"] = [render(item) for item in matching[start:end]]
+    if query["top"] and end < len(matching):
+        token = b64url_encode(json.dumps({**query, "skip": end}).encode("utf-8"))
+        body["@odata.nextLink"] = f"{request.base_url}/v1.0/{path}?$skiptoken={token}"
+    return body
+
+
+def check_options(request: Request, allowed: tuple) -> None:
     for name in request.query:
         if name.startswith("$") and name not in allowed:
-            raise _fail(request, 400, "BadRequest", f"The query option '{name}' is not supported on this "
-                        f"resource. Supported query options: {', '.join(allowed)}.")
+            raise fail(request, 400, "BadRequest", f"The query option '{name}' is not supported on this "
+                       f"resource. Supported query options: {', '.join(allowed)}.")
 
 
-def _top(request: Request) -> int:
-    top = _non_negative(request, "$top", MAX_TOP)
-    if top > MAX_TOP:
-        raise _fail(request, 400, "BadRequest", f"The limit of '{MAX_TOP}' for Top query has been exceeded. "
-                    f"The value from the incoming request is '{top}'.")
+def _top(request: Request, default: int, limit: int) -> int:
+    top = _non_negative(request, "$top", default)
+    if top > limit:
+        raise fail(request, 400, "BadRequest", f"The limit of '{limit}' for Top query has been exceeded. "
+                   f"The value from the incoming request is '{top}'.")
     return top
 
 
@@ -211,16 +225,16 @@ def _non_negative(request: Request, name: str, default: int) -> int:
     if text is None:
         return default
     if not text.strip().isdecimal():
-        raise _fail(request, 400, "BadRequest", f"Invalid value '{text}' for query option '{name}': a "
-                    "non-negative integer is expected.")
+        raise fail(request, 400, "BadRequest", f"Invalid value '{text}' for query option '{name}': a "
+                   "non-negative integer is expected.")
     return int(text)
 
 
-def _boolean(request: Request, name: str) -> bool:
+def boolean_option(request: Request, name: str) -> bool:
     text = (request.param(name) or "false").lower()
     if text not in ("true", "false"):
-        raise _fail(request, 400, "BadRequest", f"Invalid value '{text}' for query option '{name}': true or "
-                    "false is expected.")
+        raise fail(request, 400, "BadRequest", f"Invalid value '{text}' for query option '{name}': true or "
+                   "false is expected.")
     return text == "true"
 
 
@@ -230,18 +244,18 @@ def _expand(request: Request, text: Optional[str]) -> bool:
     names = [name.strip() for name in text.split(",")]
     for name in names:
         if name != "alerts":
-            raise _fail(request, 400, "BadRequest", f"Could not find a property named '{name}' on type "
-                        f"'{INCIDENT_SCHEMA.entity_type}'. Only 'alerts' can be expanded.")
+            raise fail(request, 400, "BadRequest", f"Could not find a property named '{name}' on type "
+                       f"'{INCIDENT_SCHEMA.entity_type}'. Only 'alerts' can be expanded.")
     return True
 
 
-def _changes(request: Request, fields: dict) -> dict:
+def parse_changes(request: Request, fields: dict) -> dict:
     try:
         return updates.parse_body(request.json(), fields)
     except (updates.UnknownField, updates.InvalidValue) as exc:
-        raise _fail(request, 400, "BadRequest", str(exc)) from None
+        raise fail(request, 400, "BadRequest", str(exc)) from None
     except ValueError as exc:
-        raise _fail(request, 400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
+        raise fail(request, 400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
 
 
 def _hunting_body(request: Request) -> tuple:
@@ -249,27 +263,27 @@ def _hunting_body(request: Request) -> tuple:
     try:
         body = request.json()
     except ValueError as exc:
-        raise _fail(request, 400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
+        raise fail(request, 400, "BadRequest", f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or any(name.lower() not in ("query", "timespan") for name in body):
-        raise _fail(request, 400, "BadRequest", "The request body must be a JSON object with 'Query' and optionally "
-                    "'Timespan'.")
+        raise fail(request, 400, "BadRequest", "The request body must be a JSON object with 'Query' and optionally "
+                   "'Timespan'.")
     values = {name.lower(): value for name, value in body.items()}
     query, timespan = values.get("query"), values.get("timespan")
     if not isinstance(query, str) or not query.strip():
-        raise _fail(request, 400, "BadRequest", "The parameter 'Query' is required: a non-empty KQL query.")
+        raise fail(request, 400, "BadRequest", "The parameter 'Query' is required: a non-empty KQL query.")
     if timespan is not None and not isinstance(timespan, str):
-        raise _fail(request, 400, "BadRequest", "Invalid Timespan: an ISO-8601 duration or interval string is expected.")
+        raise fail(request, 400, "BadRequest", "Invalid Timespan: an ISO-8601 duration or interval string is expected.")
     return query, timespan
 
 
-def _decode_skiptoken(request: Request, token: str) -> dict:
+def _decode_skiptoken(request: Request, token: str, keys: set) -> dict:
     try:
         state = json.loads(b64url_decode(token))
-        if set(state) != {"filter", "top", "skip", "count", "expand"}:
+        if set(state) != keys:
             raise ValueError(token)
     except (ValueError, TypeError):
-        raise _fail(request, 400, "BadRequest", "The $skiptoken is not valid; follow @odata.nextLink "
-                    "unchanged.") from None
+        raise fail(request, 400, "BadRequest", "The $skiptoken is not valid; follow @odata.nextLink "
+                   "unchanged.") from None
     return state
 
 
@@ -301,6 +315,12 @@ def render_incident(incident: Incident, with_alerts: bool) -> dict:
     if with_alerts:
         body["alerts"] = [render_alert(alert, incident) for alert in incident.alerts]
     return body
+
+
+def comment_collection(request: Request, comments: tuple) -> dict:
+    """The answer of a comments POST: the whole collection, each comment typed."""
+    return {"@odata.context": f"{request.base_url}/v1.0/$metadata#Collection({COMMENT_TYPE})",
+            "value": [{"@odata.type": f"#{COMMENT_TYPE}", **_comment(comment)} for comment in comments]}
 
 
 def _comment(comment) -> dict:
@@ -345,9 +365,9 @@ def render_alert(alert, incident: Incident) -> dict:
         "alertPolicyId": alert.policy_id,
         "additionalData": dict(alert.additional_data),
         "customDetails": dict(alert.custom_details) if alert.custom_details is not None else None,
-        "comments": [],
+        "comments": [_comment(comment) for comment in alert.comments],
         "evidence": [_device_evidence(device, alert) for device in alert.devices]
-        + [_evidence(entity, alert) for entity in alert.entities],
+        + [_evidence(entity, alert) for entity in alert.entities] + _cloud_application_evidence(alert),
     }
 
 
@@ -356,6 +376,23 @@ def _evidence_base(kind: str, alert, verdict: str = "unknown", remediation: str 
     return {"@odata.type": f"#microsoft.graph.security.{kind}", "createdDateTime": timefmt.odata(alert.created),
             "verdict": verdict, "remediationStatus": remediation, "remediationStatusDetails": None,
             "roles": roles or [], "detailedRoles": [], "tags": []}
+
+
+# Defender for Cloud Apps' app ids of the apps its generated alerts are about, by alert title (else Microsoft 365)
+_CLOUD_APPS = {"Suspicious email forwarding activity": (20893, "Microsoft Exchange Online"),
+               "Suspicious inbox manipulation rule": (20893, "Microsoft Exchange Online"),
+               "Mass download by a single user": (20892, "Microsoft SharePoint Online")}
+_MICROSOFT_365 = (11161, "Microsoft 365")
+
+
+def _cloud_application_evidence(alert) -> list:
+    """Cloud Apps alerts name the app the activity was in (Graph only: the Defender API has no such entity)."""
+    if alert.service != "cloudapps":
+        return []
+    app_id, name = _CLOUD_APPS.get(alert.title, _MICROSOFT_365)
+    return [{**_evidence_base("cloudApplicationEvidence", alert, "unknown", "none", ["contextual"]),
+             "appId": app_id, "displayName": name, "instanceId": 0, "instanceName": name, "saasAppId": app_id,
+             "stream": None}]
 
 
 def _device_evidence(device, alert) -> dict:
@@ -474,9 +511,9 @@ def _incident_url(incident: Incident) -> str:
     return f"{PORTAL}/incident2/{incident.id}/overview?tid={incident.tenant_id}"
 
 
-def _ok(body: dict) -> Response:
+def ok(body: dict) -> Response:
     return Response.json(200, body, {"OData-Version": "4.0"}, errors.GRAPH_JSON)
 
 
-def _fail(request: Request, status: int, code: str, message: str, headers: Optional[dict] = None) -> ApiError:
+def fail(request: Request, status: int, code: str, message: str, headers: Optional[dict] = None) -> ApiError:
     return ApiError(errors.graph_error(request, status, code, message, headers))

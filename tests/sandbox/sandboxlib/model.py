@@ -24,6 +24,12 @@ INVESTIGATION_STATES = ("unknown", "terminated", "successfullyRemediated", "beni
                         "unsupportedOs", "unsupportedAlertType", "suppressedAlert", "partiallyInvestigated",
                         "terminatedByUser", "terminatedBySystem")
 ALERT_STATUSES = ("new", "inProgress", "resolved")
+# Graph's microsoft.graph.security.serviceSource, in the metadata's order (the evolvable members after the sentinel)
+SERVICE_SOURCES = ("unknown", "microsoftDefenderForEndpoint", "microsoftDefenderForIdentity",
+                   "microsoftDefenderForCloudApps", "microsoftDefenderForOffice365", "microsoft365Defender",
+                   "azureAdIdentityProtection", "microsoftAppGovernance", "dataLossPrevention", "unknownFutureValue",
+                   "microsoftDefenderForCloud", "microsoftSentinel", "microsoftInsiderRiskManagement",
+                   "microsoftThreatIntelligence", "microsoftSecurityForAI")
 
 ENTITY_KEYS = (
     "entityType", "sha1", "sha256", "fileName", "filePath", "processId", "processCommandLine", "processCreationTime",
@@ -102,6 +108,7 @@ class Alert:
     policy_id: Optional[str] = None  # alertPolicyId: the policy of Office 365 and Cloud Apps alerts
     additional_data: dict = field(default_factory=dict, hash=False)  # Graph's open dictionary additionalData
     custom_details: Optional[dict] = field(default=None, hash=False)  # customDetails of custom detection rules
+    comments: tuple = ()  # Comments added through alerts_v2 (generated alerts have none)
 
 
 @dataclass(frozen=True)

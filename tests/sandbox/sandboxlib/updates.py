@@ -1,8 +1,8 @@
-"""Incident updates, shared by both API views: reading an update body, checking it, applying it to the store.
+"""Incident and alert updates, shared by the API views: reading an update body, checking it, applying it to the store.
 
 Each view describes its body with ``Field``s in its own spelling; ``parse_body`` turns a body into changes in
 the store's model (Graph's camelCase values), and ``IncidentUpdater`` applies them. A change moves
-``last_updated`` forward; a body that changes nothing leaves the incident as it was.
+``last_updated`` forward; a body that changes nothing leaves the incident (or alert) as it was.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import datetime
 from dataclasses import dataclass
 from typing import Optional
 
-from .model import Comment, Incident
+from .model import Alert, Comment, Incident
 
-ENUM, TEXT, TAGS, COMMENT = "enum", "text", "tags", "comment"
+ENUM, TEXT, TAGS, COMMENT, OBJECT = "enum", "text", "tags", "comment", "object"
 
 # Which determinations go with which classification, as Microsoft's classification pages group them; "unknown"
 # goes with any. The deprecated apt and securityPersonnel are true positives there.
@@ -103,6 +103,10 @@ def _value(name: str, value, field: Field):
         if not isinstance(value, str) or not value.strip():
             raise InvalidValue(f"Invalid value for property '{name}': a non-empty string is expected.")
         return value
+    if field.kind == OBJECT:
+        if value is not None and not isinstance(value, dict):
+            raise InvalidValue(f"Invalid value for property '{name}': a JSON object or null is expected.")
+        return dict(value) if value is not None else None
     if value is not None and not isinstance(value, str):
         raise InvalidValue(f"Invalid value for property '{name}': a string or null is expected.")
     return value or None
@@ -114,18 +118,38 @@ def _settable(field: Field) -> list:
 
 def apply(incident: Incident, changes: dict, author: str, now: datetime.datetime) -> Incident:
     """The incident with ``changes`` applied (``comment`` is appended); the same object if nothing changes."""
-    if "classification" in changes or "determination" in changes:
-        classification = changes.get("classification", incident.classification)
-        determination = changes.get("determination", incident.determination)
-        if determination not in FITTING_DETERMINATIONS[classification]:
-            raise Misfit(classification, determination)
-    fields = {name: value for name, value in changes.items() if name != "comment" and getattr(incident, name) != value}
-    if "comment" in changes:
-        fields["comments"] = incident.comments + (Comment(changes["comment"], author, now),)
+    fields = _changed_fields(incident, changes, author, now)
     if not fields:
         return incident
     return dataclasses.replace(incident, last_updated=max(now, incident.last_updated + _TICK), last_modified_by=author,
                                **fields)
+
+
+def apply_to_alert(alert: Alert, changes: dict, author: str, now: datetime.datetime) -> Alert:
+    """The alert with ``changes`` applied, as ``apply`` does; a change of status to resolved sets ``resolved``, to
+    another status clears it."""
+    fields = _changed_fields(alert, changes, author, now)
+    if not fields:
+        return alert
+    updated = max(now, alert.last_updated + _TICK)
+    if "status" in fields:
+        fields["resolved"] = updated if fields["status"] == "resolved" else None
+    return dataclasses.replace(alert, last_updated=updated, **fields)
+
+
+def _changed_fields(item, changes: dict, author: str, now: datetime.datetime) -> dict:
+    """The attributes of an incident or alert that ``changes`` changes; raises Misfit."""
+    if "classification" in changes or "determination" in changes:
+        classification = changes.get("classification", item.classification)
+        determination = changes.get("determination", item.determination)
+        if determination not in FITTING_DETERMINATIONS[classification]:
+            raise Misfit(classification, determination)
+    fields = {name: value for name, value in changes.items()
+              if name not in ("comment", "comments") and getattr(item, name) != value}
+    added = ([changes["comment"]] if "comment" in changes else []) + list(changes.get("comments", ()))
+    if added:
+        fields["comments"] = item.comments + tuple(Comment(text, author, now) for text in added)
+    return fields
 
 
 class IncidentUpdater:
@@ -141,6 +165,13 @@ class IncidentUpdater:
         author = self._author(claims)
         now = self._clock()
         return self._store.update(claims["tid"], incident_id, lambda incident: apply(incident, changes, author, now))
+
+    def update_alert(self, claims: dict, alert_id: str, changes: dict) -> Optional[tuple]:
+        """(the updated alert, its incident), None if the tenant has no such alert; raises Misfit."""
+        author = self._author(claims)
+        now = self._clock()
+        return self._store.update_alert(claims["tid"], alert_id,
+                                        lambda alert: apply_to_alert(alert, changes, author, now))
 
     def _author(self, claims: dict) -> str:
         """The signed-in user's UPN for delegated tokens, else the app's (or managed identity's) name."""

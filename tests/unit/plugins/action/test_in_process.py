@@ -268,3 +268,20 @@ def test_only_the_token_module_signs_in_with_a_device_code(transport):
     assert "Run secops.m365_defender.token with auth_flow device_code" in by_plugin["msg"]
     assert by_plugin["msg"] == by_module["msg"]
     assert entra.device_requests == []
+
+
+def test_every_api_module_has_its_action_plugin_and_is_in_the_action_group():
+    import importlib
+
+    import yaml
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    modules = sorted(name[:-3] for name in os.listdir(os.path.join(root, "plugins", "modules"))
+                     if name.endswith(".py") and not name.startswith("_"))
+    with open(os.path.join(root, "meta", "runtime.yml")) as handle:
+        group = yaml.safe_load(handle)["action_groups"]["m365_defender"]
+    assert "alert_info" in modules and "alert" in modules
+    assert sorted(group) == modules
+    for name in modules:
+        action = importlib.import_module("ansible_collections.secops.m365_defender.plugins.action." + name)
+        assert action.ActionModule.MODULE.__name__.endswith(".modules." + name)

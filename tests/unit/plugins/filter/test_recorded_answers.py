@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.secops.m365_defender.plugins.filter.incident_report import incident_report, incident_report_csv
 from ansible_collections.secops.m365_defender.plugins.filter.triage_plan import triage_plan
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import FLAVOURS
-from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import IncidentUpdate, predicted
+from ansible_collections.secops.m365_defender.plugins.module_utils._update import IncidentUpdate, predicted
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import incident_view, portal_url
 
 RECORDED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "recorded")

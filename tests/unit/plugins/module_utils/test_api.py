@@ -200,17 +200,17 @@ def test_defender_next_request_prefers_a_next_link():
 def test_flavour_facts():
     graph, defender = FLAVOURS["graph"], FLAVOURS["defender"]
     assert (graph.max_page_size, defender.max_page_size) == (50, 100)
-    assert graph.incident_path("12") == "/security/incidents/12"
-    assert defender.incident_path("12") == "/incidents/12"
+    assert graph.item_path("12") == "/security/incidents/12"
+    assert defender.item_path("12") == "/incidents/12"
     assert graph.list_params("status eq 'active'", 50, True) == {
         "$top": 50, "$filter": "status eq 'active'", "$expand": "alerts"}
     assert defender.list_params("", 100, True) == {"$top": 100}, "Defender embeds alerts; no $expand"
     assert graph.headers == {"Prefer": "include-unknown-enum-members"}
     for incident_id in ("12", 924565):
-        assert defender.check_incident_id(incident_id) == str(incident_id)
+        assert defender.check_id(incident_id) == str(incident_id)
     for bad in ("12; DROP", "../12", "", "abc"):
         with pytest.raises(InputError) as raised:
-            graph.check_incident_id(bad)
+            graph.check_id(bad)
         assert "'incident_id'" in raised.value.message
 
 
@@ -245,7 +245,7 @@ def test_iterate_reads_every_page_once(transport, api, count, pages):
     items = incidents(count, api)
     server = IncidentApi(api, items, client.endpoints.api_url)
     transport.handler = server
-    got = list(client.iterate(flavour.incidents_path, {"$top": flavour.max_page_size}, flavour.max_page_size))
+    got = list(client.iterate(flavour.path, {"$top": flavour.max_page_size}, flavour.max_page_size))
     assert got == items
     assert client.pages_read == pages
     assert len(transport.seen) == pages

@@ -281,7 +281,7 @@ def test_graph_limit_sets_the_page_size(transport, limit, top, requests):
     client = make_client("graph")
     server = IncidentApi("graph", graph_incidents(237), client.endpoints.api_url)
     transport.handler = server
-    found = list_incidents(client, IncidentQuery(client.flavour, {}), limit=limit).incidents
+    found = list_incidents(client, IncidentQuery(client.flavour, {}), limit=limit).items
     assert [incident["id"] for incident in found] == [str(number) for number in range(1, (limit or 237) + 1)]
     assert len(transport.seen) == requests
     assert server.queries[0]["$top"] == top
@@ -295,7 +295,7 @@ def test_defender_local_filter_keeps_the_largest_page_and_filters(transport):
     query = IncidentQuery(client.flavour, {"severity": ["high"], "status": ["active"]})
     listing = list_incidents(client, query, limit=None)
     assert listing.complete is True and listing.error is None
-    found = listing.incidents
+    found = listing.items
     assert [incident["incidentId"] for incident in found] == [number for number in range(1, 238) if number % 5 == 0]
     assert [q["$top"] for q in server.queries] == ["100", "100", "100"]
     assert server.queries[0]["$filter"] == "status eq 'Active'"
@@ -305,7 +305,7 @@ def test_defender_limit_with_a_local_filter_stops_early(transport):
     client = make_client("defender")
     server = IncidentApi("defender", defender_incidents(237), client.endpoints.api_url)
     transport.handler = server
-    found = list_incidents(client, IncidentQuery(client.flavour, {"severity": ["medium"]}), limit=3).incidents
+    found = list_incidents(client, IncidentQuery(client.flavour, {"severity": ["medium"]}), limit=3).items
     assert [incident["incidentId"] for incident in found] == [1, 6, 11]
     assert server.queries == [{"$top": "100"}], "a local filter must not shrink the page to the limit"
 
@@ -314,7 +314,7 @@ def test_defender_limit_without_local_filter_shrinks_the_page(transport):
     client = make_client("defender")
     server = IncidentApi("defender", defender_incidents(237), client.endpoints.api_url)
     transport.handler = server
-    found = list_incidents(client, IncidentQuery(client.flavour, {"status": ["active"]}), limit=7).incidents
+    found = list_incidents(client, IncidentQuery(client.flavour, {"status": ["active"]}), limit=7).items
     assert len(found) == 7
     assert server.queries == [{"$top": "7", "$filter": "status eq 'Active'"}]
 
@@ -410,7 +410,7 @@ def test_allow_partial_returns_what_was_read(transport):
     transport.handler = FailingPage(IncidentApi("graph", graph_incidents(237), client.endpoints.api_url), fail_at=3)
     listing = list_incidents(client, IncidentQuery(client.flavour, {}), allow_partial=True)
     assert listing.complete is False
-    assert [incident["id"] for incident in listing.incidents] == [str(number) for number in range(1, 101)]
+    assert [incident["id"] for incident in listing.items] == [str(number) for number in range(1, 101)]
     assert "HTTP 500" in listing.error and "Something went wrong." in listing.error
 
 
@@ -438,7 +438,7 @@ def test_defender_local_filter_sees_properties_that_are_not_chosen(transport):
     transport.handler = server
     query = IncidentQuery(client.flavour, {"severity": ["high"], "classification": ["truePositive"]})
     project = incident_projection("defender", ["incidentId", "status"], ["alertId"], alerts=True)
-    found = list_incidents(client, query, alerts=True, project=project).incidents
+    found = list_incidents(client, query, alerts=True, project=project).items
     assert [incident["incidentId"] for incident in found] == [number for number in range(1, 238) if number % 5 == 0]
     assert all(incident == {"incidentId": incident["incidentId"], "status": "Active",
                             "alerts": [{"alertId": "da%d" % incident["incidentId"]}]} for incident in found)
@@ -449,7 +449,7 @@ def test_a_limit_counts_projected_incidents(transport):
     client = make_client("defender")
     transport.handler = IncidentApi("defender", defender_incidents(237), client.endpoints.api_url)
     query = IncidentQuery(client.flavour, {"severity": ["medium"]})
-    found = list_incidents(client, query, limit=3, project=incident_projection("defender", ["incidentId"])).incidents
+    found = list_incidents(client, query, limit=3, project=incident_projection("defender", ["incidentId"])).items
     assert found == [{"incidentId": 1}, {"incidentId": 6}, {"incidentId": 11}]
 
 
@@ -471,5 +471,5 @@ def test_allow_partial_returns_projected_incidents(transport):
     listing = list_incidents(client, IncidentQuery(client.flavour, {}), allow_partial=True,
                              project=incident_projection("graph", ["severity"]))
     assert listing.complete is False
-    assert len(listing.incidents) == 100
-    assert listing.incidents[:2] == [{"severity": "medium"}, {"severity": "low"}]
+    assert len(listing.items) == 100
+    assert listing.items[:2] == [{"severity": "medium"}, {"severity": "low"}]

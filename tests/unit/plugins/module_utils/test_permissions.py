@@ -21,6 +21,8 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._permissions 
 )
 
 ALL = list(FEATURES)
+# What the Defender XDR API has: it has no alerts endpoint.
+DEFENDER_ALL = [feature for feature in FEATURES if not feature.startswith("alert_")]
 
 
 @pytest.mark.parametrize("api, context, features, needed", [
@@ -32,9 +34,13 @@ ALL = list(FEATURES)
     ("defender", "user", ["hunting", "hunting"], ["AdvancedHunting.Read"]),
     ("graph", "application", [], []),
     # The ReadWrite permission that writing needs covers reading: Read is not asked for besides it.
-    ("graph", "application", ALL, ["SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"]),
-    ("defender", "application", ALL, ["AdvancedHunting.Read.All", "Incident.ReadWrite.All"]),
-    ("defender", "user", ALL, ["AdvancedHunting.Read", "Incident.ReadWrite"]),
+    ("graph", "application", ALL, ["SecurityAlert.ReadWrite.All", "SecurityIncident.ReadWrite.All",
+                                   "ThreatHunting.Read.All"]),
+    ("defender", "application", DEFENDER_ALL, ["AdvancedHunting.Read.All", "Incident.ReadWrite.All"]),
+    ("defender", "user", DEFENDER_ALL, ["AdvancedHunting.Read", "Incident.ReadWrite"]),
+    ("graph", "application", ["alert_read"], ["SecurityAlert.Read.All"]),
+    ("graph", "user", ["alert_read", "incident_read"], ["SecurityAlert.Read.All", "SecurityIncident.Read.All"]),
+    ("graph", "application", ["alert_read", "alert_write"], ["SecurityAlert.ReadWrite.All"]),
 ])
 def test_needed_permissions_follow_the_documented_table(api, context, features, needed):
     assert needed_permissions(api, context, features) == needed
@@ -44,7 +50,15 @@ def test_unknown_feature():
     with pytest.raises(InputError) as raised:
         needed_permissions("graph", "application", ["incident_read", "alerts", "delete"])
     assert "alerts, delete" in raised.value.message
-    assert "incident_read, incident_write, hunting" in raised.value.message
+    assert "incident_read, incident_write, alert_read, alert_write, hunting" in raised.value.message
+
+
+@pytest.mark.parametrize("context", ["application", "user"])
+def test_alert_features_are_refused_on_the_defender_api_saying_why(context):
+    with pytest.raises(InputError) as raised:
+        needed_permissions("defender", context, ["incident_read", "alert_read", "alert_write"])
+    message = raised.value.message
+    assert "alert_read, alert_write" in message and "no alerts endpoint" in message and "api: graph" in message
 
 
 @pytest.mark.parametrize("claims, granted, context", [

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import FLAVOURS
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
-from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import IncidentUpdate
+from ansible_collections.secops.m365_defender.plugins.module_utils._update import IncidentUpdate
 from ansible_collections.secops.m365_defender.plugins.module_utils._triage import RuleError, parse_rules, triage_plan
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)

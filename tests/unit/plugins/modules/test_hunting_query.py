@@ -101,7 +101,20 @@ def test_defender_query_returns_the_statistics(transport):
     assert result["row_count"] == len(ROWS)
     assert result["stats"] == DEFENDER_ANSWER["Stats"]
     assert result["api"] == "defender" and result["changed"] is False
-    assert set(result) == documented_keys("defender") | set(["changed"])
+    assert set(result) == documented_keys("defender") | set(["changed", "warnings"])
+
+
+@pytest.mark.parametrize("api, answer", [("graph", GRAPH_ANSWER), ("defender", DEFENDER_ANSWER)])
+def test_only_the_defender_api_warns_that_its_hunting_endpoint_is_retiring(transport, api, answer):
+    serve(transport, api, answer)
+    outcome, result = run(api=api)
+    assert outcome == "exit", result
+    warnings = result.get("warnings", [])
+    if api == "graph":
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and "MC1220762" in warnings[0] and "runHuntingQuery" in warnings[0]
+        assert "api: graph" in warnings[0]
 
 
 @pytest.mark.parametrize("api, answer", [("graph", {"schema": [], "results": []}), ("defender", {"Schema": [], "Results": [], "Stats": {}})])
@@ -162,8 +175,9 @@ def test_a_throttled_query_is_retried_and_reported(transport, waits, api, answer
     assert transport.seen[0].body == transport.seen[1].body, "the same query, sent again"
     assert waits == [2.0]
     assert result["http"]["throttled"] == 1 and result["http"]["retries"] == 1 and result["http"]["wait_seconds"] == 2.0
-    assert len(result["warnings"]) == 1
-    assert "throttled 1 request(s) with HTTP 429" in result["warnings"][0]
+    throttling = [warning for warning in result["warnings"] if "MC1220762" not in warning]
+    assert len(throttling) == 1
+    assert "throttled 1 request(s) with HTTP 429" in throttling[0]
 
 
 def test_throttling_beyond_the_retries_fails_with_retry_after(transport, waits):

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from ansible_collections.secops.m365_defender.plugins.module_utils import _incident_update
+from ansible_collections.secops.m365_defender.plugins.module_utils import _update
 from ansible_collections.secops.m365_defender.plugins.modules import incident
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
@@ -47,7 +47,7 @@ def credentials(api="graph"):
 def lock_directory(tmp_path, monkeypatch):
     """Each test's incident locks in its own directory, so parallel test runs never wait on each other."""
     directory = str(tmp_path / "locks")
-    monkeypatch.setattr(_incident_update, "default_lock_directory", lambda: directory)
+    monkeypatch.setattr(_update, "default_lock_directory", lambda: directory)
     return directory
 
 

@@ -18,6 +18,8 @@ import time
 import pytest
 
 from ansible_collections.secops.m365_defender.plugins.modules import (
+    alert,
+    alert_info,
     app_registration_info,
     hunting_query,
     incident,
@@ -33,13 +35,13 @@ LOGIN = "https://login.sandbox.test"
 GRAPH = "https://graph.sandbox.test"
 
 MODULES = {"token": token, "app_registration_info": app_registration_info, "incident_info": incident_info,
-           "incident": incident, "hunting_query": hunting_query}
+           "incident": incident, "hunting_query": hunting_query, "alert_info": alert_info, "alert": alert}
 
 
-def held():
-    return {"access_token": make_jwt({"aud": "x"}), "expires_on": int(time.time()) + 3600, "api": "graph",
+def held(api="graph"):
+    return {"access_token": make_jwt({"aud": "x"}), "expires_on": int(time.time()) + 3600, "api": api,
             "cloud": "global", "tenant_id": TENANT, "client_id": CLIENT, "login_url": LOGIN,
-            "api_url": GRAPH + "/v1.0"}
+            "api_url": GRAPH + "/v1.0" if api == "graph" else "https://defender.sandbox.test/api"}
 
 
 def credentials(**extra):
@@ -78,12 +80,28 @@ CASES = [
     ("app_registration_info", {"expiry_warning_days": -1}, ["'expiry_warning_days'", "from 0 to 3650", "got -1"]),
     ("incident_info", {"timeout": 0}, ["'timeout'", "from 1 to 3600"]),
     ("incident_info", {"retries": -1}, ["'retries'", "from 0 to 20"]),
+    # Alerts: ids, enums of alerts (not incidents), the one API that has them, filters Graph cannot apply here.
+    ("alert", {"alert_id": "da6375/../../incidents", "status": "resolved"}, ["'alert_id'", "no spaces, slashes"]),
+    ("alert", {"alert_id": "da1", "status": "active"}, ["'status'", "got 'active'", "inProgress, new, resolved"]),
+    ("alert", {"alert_id": "da1", "status": "unknown"}, ["'status'", "cannot be 'unknown'"]),
+    ("alert", {"alert_id": "da1", "classification": "falsePositive", "determination": "malware"},
+     ["Determination 'malware' does not go with classification 'falsePositive'", "notMalicious"]),
+    ("alert", {"alert_id": "da1", "comment": "  "}, ["'comment'", "must not be empty"]),
+    ("alert", {"alert_id": "da1", "status": "new", "api": "defender"}, ["no alerts endpoint", "api: graph"]),
+    ("alert_info", {"api": "defender"}, ["Defender XDR API has no alerts endpoint", "SecurityAlert.Read.All"]),
+    ("alert_info", {"detection_source": ["edr", "laser"]}, ["'detection_source'", "got 'laser'", "antivirus"]),
+    ("alert_info", {"service_source": ["defenderForToasters"]}, ["'service_source'", "microsoftSentinel"]),
+    ("alert_info", {"status": ["awaitingAction"]}, ["'status'", "got 'awaitingAction'", "new"]),
+    ("alert_info", {"incident_id": "7", "filter": "severity eq 'high'"}, ["'incident_id' and 'filter'"]),
+    ("alert_info", {"incident_id": "seven"}, ["'incident_id'", "digits only"]),
+    ("alert_info", {"limit": 0}, ["'limit'", "1 or more"]),
+    ("alert_info", {"filter": "status eq 'new')"}, ["'filter'", "closes a parenthesis"]),
 ]
 
 
 @pytest.mark.parametrize("name, args, words", CASES, ids=["%s-%s" % (case[0], sorted(case[1])[-1]) for case in CASES])
 def test_module_options_fail_clearly_before_any_request(transport, name, args, words):
-    outcome, result = run_module(MODULES[name].main, dict(args, auth=held()))
+    outcome, result = run_module(MODULES[name].main, dict(args, auth=held(args.get("api", "graph"))))
     assert outcome == "fail", result
     for word in words:
         assert word in result["msg"]

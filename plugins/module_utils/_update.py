@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, secops.m365_defender contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Incident updates: what the options ask for, what differs from the incident, and the requests that apply it."""
+"""Updates of incidents and alerts: what the options ask for, what differs from the item, and the requests that apply
+it."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,10 +18,11 @@ import tempfile
 import time
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
+    ALERT_STATUS,
     CLASSIFICATION,
     DETERMINATION,
     STATUS,
-    incident_entity,
+    entity,
     objects,
     owner,
 )
@@ -31,18 +33,18 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
     TransportError,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import NOT_CARRIED_OUT_STATUSES
-from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import get_incident
+from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import get_item
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: no lock to take
     fcntl = None
 
-# After a write whose outcome is unknown, the incident is read again for about as long as the request's own
+# After a write whose outcome is unknown, the item is read again for about as long as the request's own
 # timeout (at most CONFIRM_READS reads, at least CONFIRM_INTERVAL seconds apart) to see whether it landed late.
 CONFIRM_INTERVAL = 1.0
 CONFIRM_READS = 10
-# How long a task waits for another task on the same machine that is updating the same incident.
+# How long a task waits for another task on the same machine that is updating the same incident or alert.
 LOCK_WAIT = 600.0
 LOCK_POLL = 0.1
 
@@ -56,8 +58,6 @@ DETERMINATIONS_BY_CLASSIFICATION = {
     "falsepositive": frozenset(["notmalicious", "notenoughdatatovalidate", "other"]),
     "unknown": frozenset(),
 }
-
-ENUM_OPTIONS = (("status", STATUS), ("classification", CLASSIFICATION), ("determination", DETERMINATION))
 
 
 def check_pair(classification, determination):
@@ -75,7 +75,7 @@ def check_pair(classification, determination):
 
 
 class Plan(object):
-    """The update one incident needs: the fields to send, the comment to add, and before/after for diff."""
+    """The update one item needs: the fields to send, the comment to add, and before/after for diff."""
 
     def __init__(self, update=None):
         self.update = update
@@ -93,20 +93,23 @@ class Plan(object):
         """The options this plan changes, by the module's names (status, ..., tags, comment)."""
         return ["comment" if name == "comments" else name for name in self.before]
 
-    def missing(self, incident):
-        """The options of this plan that the incident does not show yet."""
-        return self.update.plan(incident).options
+    def missing(self, item):
+        """The options of this plan that the item does not show yet."""
+        return self.update.plan(item).options
 
 
-class IncidentUpdate(object):
-    """The incident options, checked and spelled for one API before any request."""
+class Update(object):
+    """An update's options, checked and spelled for one resource (incidents or alerts of one API) before any
+    request. Subclasses name their enum options."""
 
-    def __init__(self, flavour, params):
-        self.flavour = flavour
+    ENUM_OPTIONS = ()
+
+    def __init__(self, resource, params):
+        self.resource = resource
         self.params = params
-        for name, enum in ENUM_OPTIONS:
+        for name, enum in self.ENUM_OPTIONS:
             if params.get(name) is not None:
-                enum.to_api(flavour.name, params[name], write=True)
+                enum.to_api(resource.name, params[name], write=True)
         if params.get("comment") is not None and not params["comment"].strip():
             raise InputError("Option 'comment' must not be empty.")
         for index, tag in enumerate(params.get("tags") or [], 1):
@@ -114,22 +117,22 @@ class IncidentUpdate(object):
                 raise InputError("Option 'tags' must hold non-empty strings; item %d is %r." % (index, tag))
         check_pair(params.get("classification"), params.get("determination"))
 
-    def plan(self, incident):
-        """What must change on this incident (in the API's field names and spellings)."""
+    def plan(self, item):
+        """What must change on this item (in the API's field names and spellings)."""
         plan = Plan(self)
-        fields = self.flavour.fields
-        for name, enum in ENUM_OPTIONS:
+        fields = self.resource.fields
+        for name, enum in self.ENUM_OPTIONS:
             wanted = self.params.get(name)
-            current = incident.get(fields[name])
+            current = item.get(fields[name])
             if wanted is not None and enum.key(wanted) != enum.key(current or ""):
-                self._change(plan, name, fields[name], current, enum.to_api(self.flavour.name, wanted))
+                self._change(plan, name, fields[name], current, enum.to_api(self.resource.name, wanted))
         wanted = self.params.get("assigned_to")
-        current = owner(incident.get(fields["assigned_to"]))
+        current = owner(item.get(fields["assigned_to"]))
         if wanted is not None and wanted.lower() != (current or "").lower():
             self._change(plan, "assigned_to", fields["assigned_to"], current, wanted)
-        self._plan_tags(plan, incident)
-        self._plan_comment(plan, incident)
-        self._check_result_pair(plan, incident)
+        self._plan_tags(plan, item)
+        self._plan_comment(plan, item)
+        self._check_result_pair(plan, item)
         return plan
 
     def _change(self, plan, option, field, before, after):
@@ -137,11 +140,11 @@ class IncidentUpdate(object):
         plan.before[option] = before
         plan.after[option] = after
 
-    def _plan_tags(self, plan, incident):
+    def _plan_tags(self, plan, item):
         wanted = self.params.get("tags")
         if wanted is None:
             return
-        current = list(incident.get(self.flavour.tags_field) or [])
+        current = list(item.get(self.resource.tags_field) or [])
         if self.params.get("purge_tags"):
             desired = list(dict.fromkeys(wanted))
             differs = set(desired) != set(current)
@@ -149,36 +152,48 @@ class IncidentUpdate(object):
             desired = current + [tag for tag in dict.fromkeys(wanted) if tag not in current]
             differs = len(desired) != len(current)
         if differs:
-            self._change(plan, "tags", self.flavour.tags_field, current, desired)
+            self._change(plan, "tags", self.resource.tags_field, current, desired)
 
-    def _plan_comment(self, plan, incident):
+    def _plan_comment(self, plan, item):
         text = self.params.get("comment")
         if text is None:
             return
-        existing = [entry.get("comment") for entry in incident.get(self.flavour.comments_field) or []]
+        existing = [entry.get("comment") for entry in item.get(self.resource.comments_field) or []]
         if text not in existing:
             plan.comment = text
             plan.before["comments"] = existing
             plan.after["comments"] = existing + [text]
 
-    def _check_result_pair(self, plan, incident):
-        """With only one of classification and determination given, check it against the incident's other."""
+    def _check_result_pair(self, plan, item):
+        """With only one of classification and determination given, check it against the item's other."""
         if "classification" not in plan.before and "determination" not in plan.before:
             return
-        fields = self.flavour.fields
-        classification = self.params.get("classification") or incident.get(fields["classification"])
-        determination = self.params.get("determination") or incident.get(fields["determination"])
+        fields = self.resource.fields
+        classification = self.params.get("classification") or item.get(fields["classification"])
+        determination = self.params.get("determination") or item.get(fields["determination"])
         check_pair(classification, determination)
 
 
-def predicted(incident, plan, flavour):
-    """The incident as it will be after the plan, for check mode."""
-    after = copy.deepcopy(incident)
+class IncidentUpdate(Update):
+    """The incident module's options."""
+
+    ENUM_OPTIONS = (("status", STATUS), ("classification", CLASSIFICATION), ("determination", DETERMINATION))
+
+
+class AlertUpdate(Update):
+    """The alert module's options (an alert has no tags)."""
+
+    ENUM_OPTIONS = (("status", ALERT_STATUS), ("classification", CLASSIFICATION), ("determination", DETERMINATION))
+
+
+def predicted(item, plan, resource):
+    """The item as it will be after the plan, for check mode."""
+    after = copy.deepcopy(item)
     after.update(plan.fields)
     if plan.comment is not None:
-        comments = after.setdefault(flavour.comments_field, []) or []
+        comments = after.setdefault(resource.comments_field, []) or []
         comments.append({"comment": plan.comment})
-        after[flavour.comments_field] = comments
+        after[resource.comments_field] = comments
     return after
 
 
@@ -193,9 +208,9 @@ class Write(object):
         self.idempotent = idempotent
 
 
-def writes(flavour, incident_id, plan):
+def writes(resource, item_id, plan):
     """The requests that carry a plan out: one PATCH (with the comment on the Defender API), Graph's comment POST."""
-    comment_request = flavour.comment_request(incident_id, plan.comment) if plan.comment is not None else None
+    comment_request = resource.comment_request(item_id, plan.comment) if plan.comment is not None else None
     body = dict(plan.fields)
     options = [option for option in plan.options if option != "comment"]
     if plan.comment is not None and comment_request is None:
@@ -204,7 +219,7 @@ def writes(flavour, incident_id, plan):
     steps = []
     if body:
         # A PATCH that carries a comment adds it again if repeated, so it is not retried after a lost answer.
-        steps.append(Write("PATCH", flavour.incident_path(incident_id), body, options, "comment" not in body))
+        steps.append(Write("PATCH", resource.item_path(item_id), body, options, "comment" not in body))
     if comment_request is not None:
         method, path, comment_body = comment_request
         steps.append(Write(method, path, comment_body, ["comment"], False))
@@ -212,10 +227,10 @@ def writes(flavour, incident_id, plan):
 
 
 class Outcome(object):
-    """What an update did: the incident after it, the options applied, and what the user should know."""
+    """What an update did: the item after it, the options applied, and what the user should know."""
 
-    def __init__(self, incident, wrote=False):
-        self.incident = incident
+    def __init__(self, item, wrote=False):
+        self.item = item
         self.wrote = wrote
         self.applied = []
         self.warnings = []
@@ -235,22 +250,21 @@ def outcome_unknown(exc):
     return status is None or status < 400 or (status >= 500 and status not in NOT_CARRIED_OUT_STATUSES)
 
 
-def _merge(client, write, answer, incident):
-    """The incident after a write, from the write's answer (checked: an unusable answer is an unknown outcome)."""
-    flavour = client.flavour
+def _merge(client, resource, write, answer, item):
+    """The item after a write, from the write's answer (checked: an unusable answer is an unknown outcome)."""
     where = "%s %s" % (write.method, client.absolute(write.path))
     if write.method == "PATCH":
-        incident = incident_entity(flavour, answer, where, tenant=client.tenant)
+        item = entity(resource, answer, where, tenant=client.tenant)
     else:
-        incident[flavour.comments_field] = objects(answer, "value", where, tenant=client.tenant)
-    incident.pop("@odata.context", None)
-    return incident
+        item[resource.comments_field] = objects(answer, "value", where, tenant=client.tenant)
+    item.pop("@odata.context", None)
+    return item
 
 
-def confirm(client, incident_id, plan, write):
-    """After a write whose outcome is unknown: the incident once it shows the write's options, else None.
+def confirm(client, item_id, plan, write):
+    """After a write whose outcome is unknown: the item once it shows the write's options, else None.
 
-    Reads the incident at once (the answer may have been lost after the write was done), then every few
+    Reads the item at once (the answer may have been lost after the write was done), then every few
     seconds for about as long as the request's timeout, because the API may carry a write out after the
     client gave up waiting for it.
     """
@@ -259,102 +273,119 @@ def confirm(client, incident_id, plan, write):
     waited = 0.0
     while True:
         try:
-            incident = get_incident(client, incident_id)
-            if incident is not None and not set(write.options) & set(plan.missing(incident)):
-                return incident
+            item = get_item(client, plan.update.resource, item_id)
+            if item is not None and not set(write.options) & set(plan.missing(item)):
+                return item
         except M365DefenderError:
-            pass  # an unreadable incident confirms nothing; try again until the wait is over
+            pass  # an unreadable item confirms nothing; try again until the wait is over
         if waited >= wait:
             return None
         client.http.sleep(interval)
         waited += interval
 
 
-def _stopped(exc, incident_id, outcome, not_applied, unconfirmed, wait):
+def _stopped(exc, kind, item_id, outcome, not_applied, unconfirmed, wait):
     """The error of a write, saying what of the update was applied, what was not, and what may have been."""
     parts = ["applied: %s" % (", ".join(outcome.applied) or "nothing")]
     if unconfirmed:
-        note = ("not confirmed: %s (the request got no usable answer, and reading the incident again for %d s did "
-                "not show it; it was not sent again" % (", ".join(unconfirmed), wait))
+        note = ("not confirmed: %s (the request got no usable answer, and reading the %s again for %d s did "
+                "not show it; it was not sent again" % (", ".join(unconfirmed), kind, wait))
         if "comment" in unconfirmed:
-            note += ": if it lands even later, a re-run adds the comment a second time, so look at the incident first"
+            note += (": if it lands even later, a re-run adds the comment a second time, so look at the %s first"
+                     % kind)
         parts.append(note + ")")
     if not_applied:
         parts.append("not applied: %s" % ", ".join(not_applied))
-    exc.message = "The update of incident %s stopped (%s). %s" % (incident_id, "; ".join(parts), exc.message)
+    exc.message = "The update of %s %s stopped (%s). %s" % (kind, item_id, "; ".join(parts), exc.message)
     exc.details.update(changed=bool(outcome.applied or unconfirmed), applied=list(outcome.applied),
                        not_applied=list(not_applied), unconfirmed=list(unconfirmed))
     return exc
 
 
-def apply_plan(client, incident_id, plan, current):
-    """Send the plan's requests in order; an Outcome with the incident as the API answered it.
+def apply_plan(client, item_id, plan, current):
+    """Send the plan's requests in order; an Outcome with the item as the API answered it.
 
-    A write whose outcome is unknown is never sent again: the incident is read again to see whether it
+    A write whose outcome is unknown is never sent again: the item is read again to see whether it
     landed. The first write that fails stops the update; the error says what was applied and what was not.
     """
-    flavour = client.flavour
+    resource = plan.update.resource
     outcome = Outcome(copy.deepcopy(current), wrote=True)
-    steps = writes(flavour, incident_id, plan)
+    steps = writes(resource, item_id, plan)
     for index, write in enumerate(steps):
         try:
-            answer = client.call(write.method, write.path, body=write.body, rate=flavour.update_rate,
+            answer = client.call(write.method, write.path, body=write.body, rate=resource.update_rate,
                                  idempotent=write.idempotent)
-            outcome.incident = _merge(client, write, answer, outcome.incident)
+            outcome.item = _merge(client, resource, write, answer, outcome.item)
         except M365DefenderError as exc:
             later = [option for following in steps[index + 1:] for option in following.options]
             if not outcome_unknown(exc):
-                raise _stopped(exc, incident_id, outcome, write.options + later, [], 0)
-            confirmed = confirm(client, incident_id, plan, write)
+                raise _stopped(exc, resource.kind, item_id, outcome, write.options + later, [], 0)
+            confirmed = confirm(client, item_id, plan, write)
             if confirmed is None:
-                raise _stopped(exc, incident_id, outcome, later, write.options, client.http.timeout)
-            outcome.incident = confirmed
+                raise _stopped(exc, resource.kind, item_id, outcome, later, write.options, client.http.timeout)
+            outcome.item = confirmed
             outcome.warnings.append(
-                "%s %s got no usable answer (%s), but reading incident %s again shows it carried out (%s); it was "
-                "not sent again." % (write.method, client.absolute(write.path), exc.message, incident_id,
+                "%s %s got no usable answer (%s), but reading %s %s again shows it carried out (%s); it was "
+                "not sent again." % (write.method, client.absolute(write.path), exc.message, resource.kind, item_id,
                                      ", ".join(write.options)))
         outcome.applied.extend(write.options)
     return outcome
 
 
-def update_incident(client, update, incident_id, check_mode=False, lock_directory=None):
-    """Read the incident, plan what differs and, unless in check mode, write it: (plan, Outcome).
+def update_item(client, update, item_id, check_mode=False, lock_directory=None):
+    """Read the item, plan what differs and, unless in check mode, write it: (plan, Outcome).
 
-    Writes happen under a lock on this machine for the tenant and incident, held from the read to the last
+    Writes happen under a lock on this machine for the tenant and item, held from the read to the last
     write, so that parallel tasks (forks) do not both find a comment missing and both add it.
     """
+    resource = update.resource
     if check_mode:
-        current = _read(client, incident_id)
+        current = _read(client, resource, item_id)
         plan = update.plan(current)
-        return plan, Outcome(predicted(current, plan, client.flavour) if plan.changed else current)
-    with IncidentLock(lock_key(client, incident_id), lock_directory):
-        current = _read(client, incident_id)
+        return plan, Outcome(predicted(current, plan, resource) if plan.changed else current)
+    with ItemLock(lock_key(client, resource, item_id), lock_directory):
+        current = _read(client, resource, item_id)
         plan = update.plan(current)
         if not plan.changed:
             return plan, Outcome(current)
-        return plan, apply_plan(client, incident_id, plan, current)
+        return plan, apply_plan(client, item_id, plan, current)
 
 
-def _read(client, incident_id):
-    current = get_incident(client, incident_id)
+def update_result(module, update, item_id):
+    """A module's update of one item (the incident and alert modules): its result, keyed by the item's kind."""
+    client = module.client
+    item_id = update.resource.check_id(item_id)
+    plan, outcome = update_item(client, update, item_id, check_mode=module.check_mode)
+    for warning in outcome.warnings:
+        module.warn(warning)
+    result = {"changed": plan.changed, update.resource.kind: outcome.item, "api": update.resource.name}
+    if outcome.wrote:
+        result.update(applied=outcome.applied, not_applied=[], unconfirmed=[])
+    if module._diff:
+        result["diff"] = {"before": plan.before, "after": plan.after}
+    return result
+
+
+def _read(client, resource, item_id):
+    current = get_item(client, resource, item_id)
     if current is None:
-        raise ApiError("Incident %s does not exist in tenant %s (%s API)." % (
-            incident_id, client.tenant, client.flavour.name), status=404, tenant_id=client.tenant)
+        raise ApiError("%s %s does not exist in tenant %s (%s API)." % (
+            resource.kind.capitalize(), item_id, client.tenant, resource.name), status=404, tenant_id=client.tenant)
     return current
 
 
-def lock_key(client, incident_id):
-    """The tenant (its id from the token when there is one, as both APIs share incidents) and the incident."""
+def lock_key(client, resource, item_id):
+    """The tenant (its id from the token when there is one, as both APIs share incidents), the kind and the id."""
     tenant = client.authenticator.token().claims.get("tid") or client.tenant
-    return "%s/%s" % (str(tenant).lower(), incident_id)
+    return "%s/%s/%s" % (str(tenant).lower(), resource.kind, item_id)
 
 
 def default_lock_directory():
     return os.path.join(tempfile.gettempdir(), "secops.m365_defender-%d" % os.getuid())
 
 
-class IncidentLock(object):
-    """An exclusive lock on one incident among the processes of one user on this machine (flock on a file).
+class ItemLock(object):
+    """An exclusive lock on one incident or alert among the processes of one user on this machine (flock on a file).
 
     It cannot reach other machines (another controller, another AWX job's container) or other users.
     """
@@ -375,14 +406,14 @@ class IncidentLock(object):
         try:
             self.handle = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError as exc:
-            raise M365DefenderError("Cannot open the lock file %s for incident %s: %s." % (
+            raise M365DefenderError("Cannot open the lock file %s for %s: %s." % (
                 path, self.key, exc.strerror or exc))
         deadline = self.clock() + self.wait
         while not self._try_lock():
             if self.clock() >= deadline:
                 self._close()
                 raise M365DefenderError(
-                    "Another task on this machine has been updating incident %s for over %d s (lock file %s); "
+                    "Another task on this machine has been updating %s for over %d s (lock file %s); "
                     "nothing was sent." % (self.key, self.wait, path))
             self.sleep(LOCK_POLL)
         return self

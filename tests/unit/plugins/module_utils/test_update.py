@@ -24,14 +24,14 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError, M365DefenderError, TransportError
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
-from ansible_collections.secops.m365_defender.plugins.module_utils import _incident_update
-from ansible_collections.secops.m365_defender.plugins.module_utils._incident_update import (
-    IncidentLock,
+from ansible_collections.secops.m365_defender.plugins.module_utils import _update
+from ansible_collections.secops.m365_defender.plugins.module_utils._update import (
+    ItemLock,
     IncidentUpdate,
     apply_plan,
     check_pair,
     predicted,
-    update_incident,
+    update_item,
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, IncidentService, make_response
 
@@ -535,7 +535,7 @@ def test_graph_patches_the_changed_fields_then_posts_the_comment(transport):
     client, service = served("graph", transport, assignedTo="a@contoso.com", comments=comments("graph", "First."))
     current = incident("graph", assignedTo="a@contoso.com", comments=comments("graph", "First."))
     plan = update("graph", status="in progress", assigned_to="A@contoso.com", tags=["t"], comment="Taken.").plan(current)
-    result = apply_plan(client, "7", plan, current).incident
+    result = apply_plan(client, "7", plan, current).item
     assert sent(transport) == [
         ("PATCH", "/v1.0/security/incidents/7", {"status": "inProgress", "customTags": ["t"]}),
         ("POST", "/v1.0/security/incidents/7/comments",
@@ -553,7 +553,7 @@ def test_graph_comment_only_sends_no_patch(transport):
     current = incident("graph", comments=comments("graph", "First."))
     snapshot = copy.deepcopy(current)
     plan = update("graph", comment="Taken.").plan(current)
-    result = apply_plan(client, "7", plan, current).incident
+    result = apply_plan(client, "7", plan, current).item
     assert [(method, path) for method, path, body in sent(transport)] == [("POST", "/v1.0/security/incidents/7/comments")]
     assert current == snapshot
     assert dict((name, value) for name, value in result.items() if name != "comments") == \
@@ -568,7 +568,7 @@ def test_defender_sends_one_patch_with_the_comment(transport):
     current = incident("defender")
     plan = update("defender", status="resolved", classification="truePositive", determination="compromised user",
                   tags=["phishing"], comment="Closed.").plan(current)
-    result = apply_plan(client, "7", plan, current).incident
+    result = apply_plan(client, "7", plan, current).item
     assert sent(transport) == [("PATCH", "/api/incidents/7", {
         "status": "Resolved", "classification": "TruePositive", "determination": "CompromisedAccount",
         "tags": ["phishing"], "comment": "Closed."})]
@@ -580,7 +580,7 @@ def test_defender_sends_one_patch_with_the_comment(transport):
 def test_defender_comment_only_is_a_patch_too(transport):
     client, service = served("defender", transport)
     current = incident("defender")
-    result = apply_plan(client, "7", update("defender", comment="Noted.").plan(current), current).incident
+    result = apply_plan(client, "7", update("defender", comment="Noted.").plan(current), current).item
     assert sent(transport) == [("PATCH", "/api/incidents/7", {"comment": "Noted."})]
     assert [entry["comment"] for entry in result["comments"]] == ["Noted."]
 
@@ -718,7 +718,7 @@ def test_a_comment_that_lands_after_the_timeout_is_found_and_not_sent_again(tran
     assert texts(service.incidents["7"]) == ["Taken."], "exactly one copy"
     assert [seen.method for seen in transport.seen].count("GET") == 3, "read at once, then until it showed"
     assert len([seen for seen in transport.seen if seen.method != "GET"]) == 1, "the write was sent once"
-    assert outcome.applied == ["comment"] and texts(outcome.incident) == ["Taken."]
+    assert outcome.applied == ["comment"] and texts(outcome.item) == ["Taken."]
     assert waits == [1.0, 1.0]
     assert "got no usable answer" in outcome.warnings[0] and "not sent again" in outcome.warnings[0]
 
@@ -770,11 +770,11 @@ def test_a_patch_answer_that_is_no_incident_is_checked_by_reading_again(transpor
     client, service, waits = late("defender", transport, delay=0, failure=make_response(200, {"value": "abc"}))
     current = incident("defender")
     outcome = apply_plan(client, "7", update("defender", status="resolved", comment="Closed.").plan(current), current)
-    assert outcome.incident["status"] == "Resolved" and texts(outcome.incident) == ["Closed."]
+    assert outcome.item["status"] == "Resolved" and texts(outcome.item) == ["Closed."]
     assert [seen.method for seen in transport.seen] == ["PATCH", "GET"]
 
 
-# ----- update_incident: read, plan and write under one lock per incident
+# ----- update_item: read, plan and write under one lock per incident
 
 
 @pytest.fixture
@@ -784,16 +784,16 @@ def lock_directory(tmp_path):
 
 def test_check_mode_writes_nothing_and_takes_no_lock(transport, lock_directory):
     client, service = served("graph", transport)
-    plan, outcome = update_incident(client, update("graph", status="resolved"), "7", check_mode=True,
-                                    lock_directory=lock_directory)
-    assert plan.changed and outcome.incident["status"] == "resolved" and not outcome.wrote
+    plan, outcome = update_item(client, update("graph", status="resolved"), "7", check_mode=True,
+                                lock_directory=lock_directory)
+    assert plan.changed and outcome.item["status"] == "resolved" and not outcome.wrote
     assert service.writes == []
 
 
 def test_an_unknown_incident_fails_before_any_write(transport, lock_directory):
     client, service = served("graph", transport)
     with pytest.raises(ApiError) as raised:
-        update_incident(client, update("graph", status="resolved"), "99", lock_directory=lock_directory)
+        update_item(client, update("graph", status="resolved"), "99", lock_directory=lock_directory)
     assert raised.value.status == 404 and "Incident 99 does not exist" in raised.value.message
 
 
@@ -803,15 +803,15 @@ def test_a_second_lock_on_the_same_incident_waits_then_gives_up(lock_directory):
     def sleep(seconds):
         ticks.now += seconds
 
-    with IncidentLock("tenant/7", lock_directory):
-        with IncidentLock("tenant/8", lock_directory):
+    with ItemLock("tenant/incident/7", lock_directory):
+        with ItemLock("tenant/incident/8", lock_directory):
             pass
         with pytest.raises(M365DefenderError) as raised:
-            with IncidentLock("tenant/7", lock_directory, wait=2.0, sleep=sleep, clock=ticks):
+            with ItemLock("tenant/incident/7", lock_directory, wait=2.0, sleep=sleep, clock=ticks):
                 pass
-        assert "Another task on this machine has been updating incident tenant/7" in raised.value.message
+        assert "Another task on this machine has been updating tenant/incident/7" in raised.value.message
         assert "nothing was sent" in raised.value.message
-    with IncidentLock("tenant/7", lock_directory, wait=0.0):
+    with ItemLock("tenant/incident/7", lock_directory, wait=0.0):
         pass
 
 
@@ -820,14 +820,14 @@ def test_a_lock_directory_others_can_use_is_refused(tmp_path):
     shared.mkdir()
     shared.chmod(0o777)
     with pytest.raises(M365DefenderError) as raised:
-        with IncidentLock("tenant/7", str(shared)):
+        with ItemLock("tenant/7", str(shared)):
             pass
     assert "only this user" in raised.value.message
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (tmp_path / "elsewhere").mkdir(mode=0o700)
     with pytest.raises(M365DefenderError):
-        with IncidentLock("tenant/7", str(link)):
+        with ItemLock("tenant/7", str(link)):
             pass
 
 
@@ -858,7 +858,7 @@ def run_in_parallel(transport, api, lock_directory, count=2):
 
     def one():
         try:
-            update_incident(make_client(api), update(api, comment="Taken."), "7", lock_directory=lock_directory)
+            update_item(make_client(api), update(api, comment="Taken."), "7", lock_directory=lock_directory)
         except Exception as exc:  # pylint: disable=broad-except
             errors.append(exc)
 
@@ -891,7 +891,7 @@ def test_without_the_lock_parallel_tasks_add_it_twice(transport, lock_directory,
         def __exit__(self, *args):
             return False
 
-    monkeypatch.setattr(_incident_update, "IncidentLock", NoLock)
+    monkeypatch.setattr(_update, "ItemLock", NoLock)
     service = run_in_parallel(transport, "graph", lock_directory)
     assert texts(service.incidents["7"]) == ["Taken.", "Taken."]
 
@@ -902,12 +902,16 @@ class TenantToken(FakeAuthenticator):
         return {"tid": "6D9A1C1E-2F43-4B8E-9A0F-0C1B2D3E4F50"}
 
 
-def test_the_lock_is_per_tenant_and_incident_whatever_the_api():
+def test_the_lock_is_per_tenant_kind_and_item_whatever_the_api():
     graph, defender = make_client("graph"), make_client("defender")
-    assert _incident_update.lock_key(graph, "7") == _incident_update.lock_key(defender, "7") == "contoso.example/7"
-    assert _incident_update.lock_key(graph, "8") != _incident_update.lock_key(graph, "7")
+    incidents = FLAVOURS["graph"], FLAVOURS["defender"]
+    assert _update.lock_key(graph, incidents[0], "7") == _update.lock_key(defender, incidents[1], "7") \
+        == "contoso.example/incident/7"
+    assert _update.lock_key(graph, incidents[0], "8") != _update.lock_key(graph, incidents[0], "7")
+    assert _update.lock_key(graph, FLAVOURS["graph"].alerts, "7") == "contoso.example/alert/7", \
+        "an alert never shares a lock with the incident of the same number"
     graph.authenticator = TenantToken()
-    assert _incident_update.lock_key(graph, "7") == "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50/7", \
+    assert _update.lock_key(graph, incidents[0], "7") == "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50/incident/7", \
         "the token's tenant id, so that a domain and the GUID of one tenant share the lock"
 
 
