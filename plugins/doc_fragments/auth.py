@@ -264,6 +264,25 @@ attributes:
         C(M365D_EXECUTION) is), it runs as a module in a Python process of its own on the target.
 """
 
+    UPDATE = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Reads the item and reports what would change, and the item as it would be; sends no write.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: Before and after of each changed option, and the comment texts when a comment is added.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: all
+    details: >-
+      The module runs where the task is delegated, usually the controller (C(ansible_connection=local)), where it
+      runs in-process (see the C(action) attribute).
+"""
+
     READ_ONLY = r"""
 attributes:
   check_mode:

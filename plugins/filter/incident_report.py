@@ -15,7 +15,9 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import M365DefenderError
+from ansible_collections.secops.m365_defender.plugins.module_utils._evidence import evidence_lists
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import (
+    alert_sources,
     https_url,
     incident_view,
     time_order,
@@ -25,7 +27,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
 SEVERITIES = ("high", "medium", "low", "informational", "unknown")
 STATUSES = ("active", "inProgress", "awaitingAction", "resolved", "redirected")
 CSV_COLUMNS = ("tenant", "tenant_id", "id", "title", "severity", "status", "classification", "determination",
-               "assigned_to", "created", "updated", "age_days", "tags", "service_sources", "url")
+               "assigned_to", "created", "updated", "age_days", "tags", "service_sources", "url", "devices", "users")
+# Devices' risk scores, least first: a device seen with several keeps the highest.
+RISK_ORDER = ("none", "informational", "low", "medium", "high")
 # A spreadsheet runs a cell that starts with one of these as a formula; incident titles come from attackers too.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHART_WIDTH = 760
@@ -48,6 +52,42 @@ def _severities(rows):
     return [row["severity"] if row["severity"] in SEVERITIES else "unknown" for row in rows]
 
 
+def _by_count(values):
+    """Counts of the values, most frequent first (then by name)."""
+    counts = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _device_name(device):
+    return device["dns_name"] or device["host_name"] or device["mde_device_id"] or device["azure_ad_device_id"]
+
+
+def _user_name(user):
+    if user["user_principal_name"]:
+        return user["user_principal_name"]
+    if user["account_name"] and user["domain_name"]:
+        return "%s\\%s" % (user["domain_name"], user["account_name"])
+    return user["account_name"] or user["azure_ad_user_id"] or user["user_sid"]
+
+
+def _identity(kind, entry):
+    """Who an entity is across incidents and tenants: its directory id when it has one, else its name."""
+    if kind == "devices":
+        best = ("mde", entry["mde_device_id"]) if entry["mde_device_id"] else ("name", _device_name(entry))
+    else:
+        best = ("aad", entry["azure_ad_user_id"]) if entry["azure_ad_user_id"] else ("name", _user_name(entry))
+    return None if best[1] is None else (best[0], str(best[1]).lower())
+
+
+def _entities(incident):
+    """The devices and users in an incident's alerts' evidence (either API's shape), each once."""
+    lists = evidence_lists(incident)
+    return {"devices": [device for device in lists["devices"] if _device_name(device)],
+            "users": [user for user in lists["users"] if _user_name(user)]}
+
+
 def _failure_reason(result):
     if result is None:
         return "The tenant did not reach the report: it failed earlier in the play or was not reached."
@@ -61,7 +101,7 @@ def _tenant_section(entry, now):
     result = entry.get("result")
     name = to_text(entry.get("name"))
     section = {"name": name, "tenant_id": entry.get("tenant_id"), "api": None, "ok": False, "complete": False,
-               "error": _failure_reason(result), "rows": [],
+               "error": _failure_reason(result), "rows": [], "alert_sources": [], "open_entities": [],
                "consent_url": https_url((result or {}).get("admin_consent_url"))}
     if section["error"] is None:
         api = result.get("api") or entry.get("api") or "graph"
@@ -70,8 +110,13 @@ def _tenant_section(entry, now):
         for incident in result.get("incidents") or []:
             row = incident_view(api, incident, tenant_id=entry.get("tenant_id"), cloud=entry.get("cloud") or "global",
                                 now=now)
-            row["tenant"] = name
+            entities = _entities(incident)
+            row.update(tenant=name, devices=[_device_name(device) for device in entities["devices"]],
+                       users=[_user_name(user) for user in entities["users"]])
             section["rows"].append(row)
+            section["alert_sources"].extend(alert_sources(incident))
+            if row["open"]:
+                section["open_entities"].append((row, entities))
         section["tenant_id"] = section["tenant_id"] or next(
             (row["tenant_id"] for row in section["rows"] if row["tenant_id"]), None)
     open_rows = [row for row in section["rows"] if row["open"]]
@@ -82,8 +127,49 @@ def _tenant_section(entry, now):
         open_by_severity=_counts(SEVERITIES, _severities(open_rows)),
         by_status=_counts(STATUSES, [row["status"] for row in section["rows"]]),
         oldest_open_days=max([row["age_days"] for row in open_rows if row["age_days"] is not None] or [None]),
+        alerts=len(section["alert_sources"]),
+        alerts_by_service_source=_by_count(section["alert_sources"]),
     )
     return section
+
+
+def _risk(device):
+    score = str(device["risk_score"] or "").lower()
+    return RISK_ORDER.index(score) if score in RISK_ORDER else -1
+
+
+def _top(kind, sections, count):
+    """The `count` devices or users in the most open incidents, over every tenant, with the incidents' count and the
+    tenants; devices with their highest risk score."""
+    found = {}
+    for section in sections:
+        for row, entities in section["open_entities"]:
+            for entity in entities[kind]:
+                key = _identity(kind, entity)
+                item = found.setdefault(key, {"entity": entity, "incidents": set(), "tenants": []})
+                item["incidents"].add((row["tenant"], row["id"]))
+                if row["tenant"] not in item["tenants"]:
+                    item["tenants"].append(row["tenant"])
+                if kind == "devices" and _risk(entity) > _risk(item["entity"]):
+                    item["entity"] = dict(item["entity"], risk_score=entity["risk_score"])
+    items = sorted(found.values(), key=lambda item: (-len(item["incidents"]), _name(kind, item["entity"]).lower()))
+    return [_top_entry(kind, item) for item in items[:count]]
+
+
+def _name(kind, entity):
+    return _device_name(entity) if kind == "devices" else _user_name(entity)
+
+
+def _top_entry(kind, item):
+    entity = item["entity"]
+    entry = {"name": _name(kind, entity), "incidents": len(item["incidents"]), "tenants": item["tenants"]}
+    if kind == "devices":
+        entry.update(risk_score=entity["risk_score"], mde_device_id=entity["mde_device_id"],
+                     os_platform=entity["os_platform"])
+    else:
+        entry.update(user_principal_name=entity["user_principal_name"], account_name=entity["account_name"],
+                     domain_name=entity["domain_name"], azure_ad_user_id=entity["azure_ad_user_id"])
+    return entry
 
 
 def _chart(tenants):
@@ -107,9 +193,11 @@ def _chart(tenants):
             "bar_height": CHART_BAR_HEIGHT, "bars": bars, "severities": list(SEVERITIES)}
 
 
-def incident_report(tenants, names=None, title="Microsoft Defender XDR incidents", oldest=10, now=None):
-    """The report over every tenant: totals, counts by severity, status and tenant, oldest open incidents,
-    failures with their reason, every incident as one row, and the chart's geometry.
+def incident_report(tenants, names=None, title="Microsoft Defender XDR incidents", oldest=10, now=None,
+                    top_entities=10):
+    """The report over every tenant: totals, counts by severity, status and tenant, alerts by product, oldest open
+    incidents, the devices and users in the most open incidents, failures with their reason, every incident as one
+    row, and the chart's geometry.
 
     `tenants` holds one entry per tenant (name, tenant_id, cloud, and incident_info's registered result), or
     None for a tenant that never got so far; `names` names the tenants in the same order.
@@ -124,7 +212,13 @@ def incident_report(tenants, names=None, title="Microsoft Defender XDR incidents
         sections = [_tenant_section(entry, moment) for entry in entries]
     except M365DefenderError as exc:
         raise AnsibleFilterError("incident_report: %s" % exc)
+    if int(top_entities) < 0:
+        raise AnsibleFilterError("incident_report: top_entities must be 0 or more, got %s." % top_entities)
+    tops = dict((kind, _top(kind, sections, int(top_entities))) for kind in ("devices", "users"))
     rows = [row for section in sections for row in section.pop("rows")]
+    sources = [source for section in sections for source in section.pop("alert_sources")]
+    for section in sections:
+        section.pop("open_entities")
     open_rows = [row for row in rows if row["open"]]
     oldest_open = sorted(open_rows, key=lambda row: (time_order(row["created"]), row["id"]))
     return {
@@ -140,6 +234,10 @@ def incident_report(tenants, names=None, title="Microsoft Defender XDR incidents
         "by_severity": _counts(SEVERITIES, _severities(rows)),
         "open_by_severity": _counts(SEVERITIES, _severities(open_rows)),
         "by_status": _counts(STATUSES, [row["status"] for row in rows]),
+        "alerts": len(sources),
+        "alerts_by_service_source": _by_count(sources),
+        "top_devices": tops["devices"],
+        "top_users": tops["users"],
         "tenants": sections,
         "failures": [{"tenant": section["name"], "tenant_id": section["tenant_id"], "reason": section["error"],
                       "consent_url": section["consent_url"]} for section in sections if section["error"]],

@@ -59,6 +59,12 @@ def _age_days(moment, now):
     return round((now - moment).total_seconds() / 86400.0, 1) if moment else None
 
 
+def alert_sources(incident):
+    """The product of each of the incident's alerts, in Graph's names; `unknown` for an alert that names none."""
+    return [SERVICE_SOURCE.normal(str(alert["serviceSource"])) if alert.get("serviceSource") else "unknown"
+            for alert in incident.get("alerts") or [] if isinstance(alert, dict)]
+
+
 def _service_sources(incident):
     sources = set()
     for alert in incident.get("alerts") or []:

@@ -223,6 +223,25 @@ def list_items(client, resource, query, limit=None, alerts=False, allow_partial=
     return Listing(items)
 
 
+def listing_result(module, listing, filters_applied_locally, key):
+    """The result of a module that lists items (incident_info, alert_info), the items under `key`."""
+    client = module.client
+    if not listing.complete:
+        module.warn("Returning %d %s(s) read before paging failed: %s" % (len(listing.items), key[:-1], listing.error))
+    result = {
+        "changed": False,
+        key: listing.items,
+        "count": len(listing.items),
+        "complete": listing.complete,
+        "filters_applied_locally": filters_applied_locally,
+        "pages": client.pages_read,
+        "api": client.flavour.name,
+    }
+    if listing.error:
+        result["error"] = listing.error
+    return result
+
+
 def list_incidents(client, query, limit=None, alerts=False, allow_partial=False, project=None):
     """Incidents matching the query (list_items over the API's incidents)."""
     return list_items(client, client.flavour, query, limit, alerts, allow_partial, project)

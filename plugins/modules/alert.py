@@ -58,20 +58,7 @@ extends_documentation_fragment:
   - secops.m365_defender.auth
   - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads the alert and reports what would change; sends no write.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-    details: Before and after of each changed option, and the comment texts when a comment is added.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: all
-    details: The module runs where the task is delegated, usually the controller (C(ansible_connection=local)).
+  - secops.m365_defender.auth.UPDATE
 notes:
   - Needs the Graph permission C(SecurityAlert.ReadWrite.All).
 """
@@ -121,49 +108,22 @@ applied:
   returned: when a write was sent (also when the task failed after that)
   type: list
   elements: str
-  sample: [status, tags]
+  sample: [status, comment]
 not_applied:
-  description:
-    - The options whose change was not carried out, because their request was refused or was not sent after an
-      earlier one failed. Empty when the update succeeded.
+  description: The options whose change was not carried out, as for M(secops.m365_defender.incident).
   returned: when a write was sent (also when the task failed after that)
   type: list
   elements: str
-  sample: [comment]
 unconfirmed:
-  description:
-    - The options whose request got no usable answer (a timeout, a lost connection, a 5xx other than 503) and which
-      did not show on the alert when it was read again for about O(timeout) seconds. They may still be carried
-      out; they were not sent again. Empty when the update succeeded.
+  description: The options whose request got no usable answer and did not show on the alert when it was read
+    again, as for M(secops.m365_defender.incident).
   returned: when a write was sent (also when the task failed after that)
   type: list
   elements: str
-  sample: []
 http:
-  description: What the HTTP layer did.
+  description: What the HTTP layer did, as for M(secops.m365_defender.incident).
   returned: success
   type: dict
-  contains:
-    requests:
-      description: HTTP requests sent, sign-in included.
-      type: int
-      returned: success
-    retries:
-      description: Requests that were retried after HTTP 429, 5xx or a lost connection.
-      type: int
-      returned: success
-    throttled:
-      description: HTTP 429 answers received.
-      type: int
-      returned: success
-    wait_seconds:
-      description: Seconds spent waiting before retries.
-      type: float
-      returned: success
-    paced_seconds:
-      description: Seconds spent waiting to stay below the API's documented per-minute limits.
-      type: float
-      returned: success
 """
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import alerts_of

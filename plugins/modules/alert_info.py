@@ -259,6 +259,7 @@ http:
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._alerts import read_alerts
 from ansible_collections.secops.m365_defender.plugins.module_utils._evidence import evidence_lists
+from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import listing_result
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
 
 ARGUMENT_SPEC = dict(
@@ -282,21 +283,8 @@ ARGUMENT_SPEC = dict(
 
 def run(module):
     params = module.params
-    client = module.client
-    listing, local = read_alerts(client, params)
-    if not listing.complete:
-        module.warn("Returning %d alert(s) read before paging failed: %s" % (len(listing.items), listing.error))
-    result = {
-        "changed": False,
-        "alerts": listing.items,
-        "count": len(listing.items),
-        "complete": listing.complete,
-        "filters_applied_locally": local,
-        "pages": client.pages_read,
-        "api": client.flavour.name,
-    }
-    if listing.error:
-        result["error"] = listing.error
+    listing, local = read_alerts(module.client, params)
+    result = listing_result(module, listing, local, "alerts")
     if params["evidence"]:
         result["evidence"] = evidence_lists(listing.items)
     return result

@@ -98,20 +98,7 @@ extends_documentation_fragment:
   - secops.m365_defender.auth
   - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads the incident and reports what would change; sends no write.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-    details: Before and after of each changed option, and the comment texts when a comment is added.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: all
-    details: The module runs where the task is delegated, usually the controller (C(ansible_connection=local)).
+  - secops.m365_defender.auth.UPDATE
 """
 
 EXAMPLES = r"""

@@ -243,6 +243,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
     Listing,
     get_incident,
     list_incidents,
+    listing_result,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._properties import incident_projection
@@ -283,20 +284,7 @@ def run(module):
         listing = list_incidents(client, query, limit=params["limit"], alerts=params["alerts"],
                                  allow_partial=params["allow_partial"], project=project)
         local = query.local_filters
-    if not listing.complete:
-        module.warn("Returning %d incident(s) read before paging failed: %s" % (len(listing.items), listing.error))
-    result = {
-        "changed": False,
-        "incidents": listing.items,
-        "count": len(listing.items),
-        "complete": listing.complete,
-        "filters_applied_locally": local,
-        "pages": client.pages_read,
-        "api": client.flavour.name,
-    }
-    if listing.error:
-        result["error"] = listing.error
-    return result
+    return listing_result(module, listing, local, "incidents")
 
 
 def main():

@@ -69,6 +69,20 @@ class Graph:
         self.run(self.http.aclose())
 
 
+def every_page(graph, builder, config=None):
+    """Every item of a listing, following @odata.nextLink with the SDK's with_url request builder; [(model, raw
+    JSON)] in the answers' order, each model checked to be the raw item it was read from."""
+    page = graph.run(builder.get(config))
+    read = []
+    while True:
+        raw = graph.last().received['value']
+        assert [item.id for item in page.value] == [item['id'] for item in raw]
+        read.extend(zip(page.value, raw))
+        if not page.odata_next_link:
+            return read
+        page = graph.run(builder.with_url(page.odata_next_link).get())
+
+
 def admin_get(info, path):
     """GET from the sandbox's admin API (no token): the truth the tests compare with, independent of Graph."""
     with httpx.Client(verify=ssl.create_default_context(cafile=info['ca_path']), trust_env=False) as http:

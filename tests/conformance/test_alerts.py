@@ -18,6 +18,7 @@ from msgraph.generated.models.security.cloud_application_evidence import CloudAp
 from msgraph.generated.models.security.service_source import ServiceSource
 from msgraph.generated.security.alerts_v2.alerts_v2_request_builder import Alerts_v2RequestBuilder
 
+import graphsdk
 import sdkcheck
 
 SENTINEL = 'unknownFutureValue'
@@ -34,17 +35,8 @@ def held_alerts(store, tenant='Contoso'):
 
 
 def all_pages(graph, config=None):
-    """Every alert of a listing, following @odata.nextLink with the SDK's with_url builder; [(model, raw JSON)]."""
-    builder = graph.client.security.alerts_v2
-    page = graph.run(builder.get(config))
-    read = []
-    while True:
-        raw = graph.last().received['value']
-        assert [alert.id for alert in page.value] == [alert['id'] for alert in raw]
-        read.extend(zip(page.value, raw))
-        if not page.odata_next_link:
-            return read
-        page = graph.run(builder.with_url(page.odata_next_link).get())
+    """Every alert of a listing; [(model, raw JSON)]."""
+    return graphsdk.every_page(graph, graph.client.security.alerts_v2, config)
 
 
 @pytest.fixture(scope='module')

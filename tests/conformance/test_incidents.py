@@ -22,6 +22,7 @@ from msgraph.generated.security.incidents.incidents_request_builder import Incid
 from msgraph.generated.security.incidents.item.incident_item_request_builder import IncidentItemRequestBuilder
 from msgraph_core.tasks.page_iterator import PageIterator
 
+import graphsdk
 import sdkcheck
 
 TENANTS = ('Contoso', 'Fabrikam')
@@ -34,18 +35,8 @@ def list_query(**query):
 
 
 def incidents_with_alerts(graph):
-    """Every incident of the tenant with $expand=alerts, following @odata.nextLink with the SDK's with_url request
-    builder; [(model, raw JSON)] in the answer's order."""
-    builder = graph.client.security.incidents
-    page = graph.run(builder.get(list_query(expand=['alerts'])))
-    read = []
-    while True:
-        raw = graph.last().received['value']
-        assert [incident.id for incident in page.value] == [incident['id'] for incident in raw]
-        read.extend(zip(page.value, raw))
-        if not page.odata_next_link:
-            return read
-        page = graph.run(builder.with_url(page.odata_next_link).get())
+    """Every incident of the tenant with $expand=alerts; [(model, raw JSON)] in the answer's order."""
+    return graphsdk.every_page(graph, graph.client.security.incidents, list_query(expand=['alerts']))
 
 
 @pytest.fixture(scope='module')

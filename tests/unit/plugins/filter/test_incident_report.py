@@ -227,3 +227,115 @@ def test_links_are_built_as_graphs_incident_web_url_per_cloud():
     entry["cloud"] = "gcc_high"
     assert incident_report([entry], now=NOW)["incidents"][0]["url"] == (
         "https://security.microsoft.us/incident2/10/overview?tid=" + FABRIKAM)
+
+
+# ----- alerts by source, and the devices and users of open incidents
+
+def graph_alert(source, devices=(), users=()):
+    evidence = [{"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": name, "mdeDeviceId": mde,
+                 "riskScore": risk} for name, mde, risk in devices]
+    evidence += [{"@odata.type": "#microsoft.graph.security.userEvidence",
+                  "userAccount": {"accountName": upn.split("@")[0], "userPrincipalName": upn}} for upn in users]
+    alert = {"id": "a-%s" % source, "evidence": evidence}
+    if source:
+        alert["serviceSource"] = source
+    return alert
+
+
+def defender_alert(source, devices=(), users=()):
+    """The same alert as the Defender API embeds it in an incident: devices and entities, capitalized risk scores."""
+    return {"alertId": "a-%s" % source, "serviceSource": source,
+            "devices": [{"deviceDnsName": name, "mdatpDeviceId": mde, "riskScore": risk.capitalize()}
+                        for name, mde, risk in devices],
+            "entities": [{"entityType": "User", "accountName": upn.split("@")[0], "userPrincipalName": upn}
+                         for upn in users]}
+
+
+WS1 = ("ws-fin-001.contoso.example", "mde-1", "medium")
+WS2 = ("ws-hr-002.contoso.example", "mde-2", "low")
+DC = ("dc-core-030.contoso.example", "mde-3", "high")
+
+
+@pytest.fixture
+def entity_report():
+    return incident_report([
+        contoso([
+            graph_incident(1, "high", "active", "2026-11-20T12:00:00Z", alerts=[
+                graph_alert("microsoftDefenderForEndpoint", [WS1, DC], ["ann@contoso.example"]),
+                graph_alert("microsoftDefenderForEndpoint", [WS1], ["bob@contoso.example"])]),
+            graph_incident(2, "medium", "inProgress", "2026-11-21T12:00:00Z", alerts=[
+                graph_alert("microsoftDefenderForOffice365", [], ["ann@contoso.example"]),
+                graph_alert(None, [WS1[:2] + ("high",)])]),
+            graph_incident(3, "low", "resolved", "2026-11-22T12:00:00Z", alerts=[
+                graph_alert("microsoftDefenderForEndpoint", [WS2, WS2, DC], ["bob@contoso.example"])]),
+        ]),
+        fabrikam([
+            defender_incident(10, "High", "Active", "2026-11-10T12:00:00Z", alerts=[
+                defender_alert("MicrosoftCloudAppSecurity", [], ["ann@contoso.example"]),
+                defender_alert("MicrosoftDefenderForEndpoint", [WS2], [])]),
+            defender_incident(11, "Low", "Resolved", "2026-11-11T12:00:00Z", alerts=[
+                defender_alert("OfficeATP", [WS2], ["bob@contoso.example"])]),
+        ]),
+        northwind_without_consent(),
+    ], now=NOW, top_entities=2)
+
+
+def test_alerts_are_counted_by_source_in_graphs_names_over_both_apis(entity_report):
+    assert entity_report["alerts"] == 8
+    assert list(entity_report["alerts_by_service_source"].items()) == [
+        ("microsoftDefenderForEndpoint", 4), ("microsoftDefenderForOffice365", 2), ("microsoftDefenderForCloudApps", 1),
+        ("unknown", 1)]
+    contoso_section, fabrikam_section, northwind = entity_report["tenants"]
+    assert contoso_section["alerts"] == 5 and fabrikam_section["alerts"] == 3 and northwind["alerts"] == 0
+    assert fabrikam_section["alerts_by_service_source"] == {"microsoftDefenderForCloudApps": 1,
+                                                            "microsoftDefenderForEndpoint": 1,
+                                                            "microsoftDefenderForOffice365": 1}
+
+
+def test_top_devices_count_open_incidents_over_tenants_with_the_highest_risk(entity_report):
+    # WS1: open incidents 1 and 2 (twice in 1); DC: 1 only (3 is resolved); WS2: Fabrikam's 10 only (11 is resolved).
+    assert entity_report["top_devices"] == [
+        {"name": "ws-fin-001.contoso.example", "incidents": 2, "tenants": ["contoso"], "risk_score": "high",
+         "mde_device_id": "mde-1", "os_platform": None},
+        {"name": "dc-core-030.contoso.example", "incidents": 1, "tenants": ["contoso"], "risk_score": "high",
+         "mde_device_id": "mde-3", "os_platform": None}]
+
+
+def test_top_users_count_open_incidents_and_name_every_tenant(entity_report):
+    assert [(user["name"], user["incidents"], user["tenants"]) for user in entity_report["top_users"]] == [
+        ("ann@contoso.example", 3, ["contoso", "fabrikam"]), ("bob@contoso.example", 1, ["contoso"])]
+    assert entity_report["top_users"][0]["account_name"] == "ann"
+
+
+@pytest.mark.parametrize("count, devices", [(0, 0), (1, 1), (10, 3)])
+def test_top_entities_sets_how_many_are_listed(count, devices):
+    incidents = [graph_incident(1, "high", "active", "2026-11-20T12:00:00Z",
+                                alerts=[graph_alert("microsoftDefenderForEndpoint", [WS1, WS2, DC])])]
+    report = incident_report([contoso(incidents)], now=NOW, top_entities=count)
+    assert len(report["top_devices"]) == devices
+    assert report["top_users"] == []
+
+
+def test_a_negative_top_entities_is_refused():
+    with pytest.raises(AnsibleFilterError, match="top_entities must be 0 or more, got -1"):
+        incident_report([contoso([])], now=NOW, top_entities=-1)
+
+
+def test_incidents_without_alerts_have_no_sources_devices_or_users():
+    report = incident_report([contoso([graph_incident(1, "high", "active", "2026-11-20T12:00:00Z")])], now=NOW)
+    assert report["alerts"] == 0 and report["alerts_by_service_source"] == {}
+    assert report["top_devices"] == [] and report["top_users"] == []
+    assert (report["incidents"][0]["devices"], report["incidents"][0]["users"]) == ([], [])
+
+
+def test_each_incident_row_names_its_devices_and_users_also_in_the_csv(entity_report):
+    rows = dict((row["id"], row) for row in entity_report["incidents"])
+    assert rows["1"]["devices"] == ["ws-fin-001.contoso.example", "dc-core-030.contoso.example"]
+    assert rows["1"]["users"] == ["ann@contoso.example", "bob@contoso.example"]
+    assert rows["10"]["service_sources"] == ["microsoftDefenderForCloudApps", "microsoftDefenderForEndpoint"]
+    lines = list(csv.DictReader(io.StringIO(incident_report_csv(entity_report))))
+    by_id = dict((line["id"], line) for line in lines)
+    assert list(lines[0])[-3:] == ["url", "devices", "users"]
+    assert by_id["1"]["devices"] == "ws-fin-001.contoso.example; dc-core-030.contoso.example"
+    assert by_id["11"]["users"] == "bob@contoso.example"
+    assert by_id["2"]["service_sources"] == "microsoftDefenderForOffice365"

@@ -32,6 +32,12 @@ REASON = '</td><script>alert(4)</script>'
 STATUS = '" onclick="alert(5)'
 REPORT_TITLE = '</title><script>alert(6)</script>'
 TENANT_ID = 'x" onmouseover="alert(7)'
+DEVICE = '<iframe src=//evil.example>'
+USER = '<object data=x>@contoso.example'
+SOURCE = '<embed src=x>'
+ALERTS = [{'id': 'a1', 'serviceSource': SOURCE, 'evidence': [
+    {'@odata.type': '#microsoft.graph.security.deviceEvidence', 'deviceDnsName': DEVICE, 'riskScore': '<b>high</b>'},
+    {'@odata.type': '#microsoft.graph.security.userEvidence', 'userAccount': {'userPrincipalName': USER}}]}]
 
 
 def incident(incident_id, **fields):
@@ -62,20 +68,22 @@ class Page(HTMLParser):
 def page():
     tenants = [
         {'name': TENANT, 'tenant_id': TENANT_ID, 'cloud': 'global', 'result': {'api': 'graph', 'complete': True, 'incidents': [
-            incident('1', displayName=TITLE, assignedTo=ASSIGNED, incidentWebUrl='javascript:alert(8)'),
+            incident('1', displayName=TITLE, assignedTo=ASSIGNED, incidentWebUrl='javascript:alert(8)', alerts=ALERTS),
             incident('2', status=STATUS, severity=STATUS),
         ]}},
         {'name': 'northwind', 'tenant_id': None, 'result': {'failed': True, 'msg': REASON, 'admin_consent_url': 'javascript:alert(9)'}},
     ]
-    report = incident_report(tenants, title=REPORT_TITLE, now=NOW)
+    return Page(render(incident_report(tenants, title=REPORT_TITLE, now=NOW)))
+
+
+def render(report):
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), trim_blocks=True, undefined=jinja2.StrictUndefined)
-    html = environment.get_template('incident_report.html.j2').render(incident_report_data=report)
-    return Page(html)
+    return environment.get_template('incident_report.html.j2').render(incident_report_data=report)
 
 
 def test_hostile_values_are_text(page):
     text = ''.join(page.text)
-    for value in (TITLE, ASSIGNED, TENANT, REASON, STATUS, REPORT_TITLE, TENANT_ID):
+    for value in (TITLE, ASSIGNED, TENANT, REASON, STATUS, REPORT_TITLE, TENANT_ID, DEVICE, USER, SOURCE, '<b>high</b>'):
         assert value in text
 
 
@@ -89,3 +97,55 @@ def test_links_are_https_only(page):
     hrefs = [value for name, value in page.attributes if name == 'href']
     assert hrefs and all(href.startswith('https://security.microsoft.com/incident2/') for href in hrefs)
     assert not any('javascript:' in (value or '') for name, value in page.attributes)
+
+
+def rows(html, table_id):
+    """The text of each body row of a table, cell by cell."""
+    class Table(HTMLParser):
+        def __init__(self):
+            HTMLParser.__init__(self, convert_charrefs=True)
+            self.inside, self.section, self.rows = False, None, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == 'table':
+                self.inside = dict(attrs).get('id') == table_id
+            elif self.inside and tag in ('thead', 'tbody', 'tfoot'):
+                self.section = tag
+            elif self.inside and self.section == 'tbody' and tag == 'tr':
+                self.rows.append([])
+            elif self.inside and self.section == 'tbody' and tag == 'td':
+                self.rows[-1].append('')
+
+        def handle_endtag(self, tag):
+            if tag == 'table':
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.inside and self.section == 'tbody' and self.rows and self.rows[-1]:
+                self.rows[-1][-1] += data.strip()
+    parser = Table()
+    parser.feed(html)
+    return parser.rows
+
+
+def test_the_page_shows_alert_sources_and_the_top_devices_and_users():
+    alerts = [{'id': 'a%d' % number, 'serviceSource': source, 'evidence': [
+        {'@odata.type': '#microsoft.graph.security.deviceEvidence', 'deviceDnsName': 'ws-%d.contoso.example' % number,
+         'mdeDeviceId': 'mde-%d' % number, 'riskScore': 'medium'},
+        {'@odata.type': '#microsoft.graph.security.userEvidence', 'userAccount': {'userPrincipalName': 'ann@contoso.example'}}]}
+        for number, source in enumerate(['microsoftDefenderForEndpoint', 'microsoftDefenderForEndpoint',
+                                         'microsoftDefenderForOffice365'])]
+    tenants = [{'name': 'contoso', 'tenant_id': 't', 'result': {'api': 'graph', 'incidents': [
+        incident('1', alerts=alerts[:2]), incident('2', alerts=alerts[2:])]}}]
+    html = render(incident_report(tenants, now=NOW, top_entities=2))
+    assert rows(html, 'alerts-by-source') == [['microsoftDefenderForEndpoint', '2'], ['microsoftDefenderForOffice365', '1']]
+    assert rows(html, 'top-devices') == [['ws-0.contoso.example', 'medium', '1', 'contoso'],
+                                         ['ws-1.contoso.example', 'medium', '1', 'contoso']]
+    assert rows(html, 'top-users') == [['ann@contoso.example', '2', 'contoso']]
+    assert [row[-1] for row in rows(html, 'oldest-open')] == ['microsoftDefenderForEndpoint', 'microsoftDefenderForOffice365']
+
+
+def test_without_alerts_the_page_says_so():
+    html = render(incident_report([{'name': 'contoso', 'result': {'api': 'graph', 'incidents': [incident('1')]}}], now=NOW))
+    for element in ('alerts-by-source-none', 'top-devices-none', 'top-users-none'):
+        assert 'id="%s"' % element in html

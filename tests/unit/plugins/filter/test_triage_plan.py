@@ -16,7 +16,13 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.secops.m365_defender.plugins.filter import triage_plan as plugin
 from ansible_collections.secops.m365_defender.plugins.filter.triage_plan import FilterModule, triage_plan
-from ansible_collections.secops.m365_defender.plugins.module_utils._triage import MATCH_KEYS, RULE_KEYS, SET_KEYS
+from ansible_collections.secops.m365_defender.plugins.module_utils._triage import (
+    ALERT_MATCH_KEYS,
+    ALERT_SET_KEYS,
+    MATCH_KEYS,
+    RULE_KEYS,
+    SET_KEYS,
+)
 
 TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
 RULES = [{"name": "young and high", "match": {"severity": ["High"], "newer_than": "24h"},
@@ -42,7 +48,7 @@ def test_ages_count_from_now_given_as_iso_text():
     assert entry == {"incident_id": "924565", "title": "Suspicious email forwarding activity",
                      "url": "https://security.microsoft.us/incident2/924565/overview?tid=" + TENANT,
                      "rules": ["young and high"], "set": {"status": "inProgress", "tags": ["triaged"]},
-                     "changes": ["status: active -> inProgress", "tags: + triaged"]}
+                     "changes": ["status: active -> inProgress", "tags: + triaged"], "alerts": []}
     assert triage_plan(incidents, RULES, api="defender", now="2026-11-26T14:00:00Z") == []
 
 
@@ -92,3 +98,35 @@ def test_the_sidecar_and_the_role_know_every_rule_key():
         assert tuple(rule) == RULE_KEYS
         assert set(rule["match"][options]) == set(MATCH_KEYS)
         assert set(rule["set"][options]) == set(SET_KEYS)
+        assert tuple(rule["match"][options]["alerts"][options]) == ALERT_MATCH_KEYS
+        assert tuple(rule["set"][options]["alerts"][options]) == ALERT_SET_KEYS
+
+
+def graph_incident_with_alert(risk):
+    return {"id": "220738", "tenantId": TENANT, "displayName": "Multi-stage incident", "status": "active",
+            "severity": "high", "assignedTo": None, "classification": "unknown", "determination": "unknown",
+            "createdDateTime": "2026-11-25T12:00:00Z", "lastUpdateDateTime": "2026-11-25T12:00:00Z",
+            "customTags": [], "systemTags": [], "comments": [],
+            "alerts": [{"id": "da1", "incidentId": "220738", "title": "Suspicious process", "status": "new",
+                        "serviceSource": "microsoftDefenderForEndpoint", "assignedTo": None, "comments": [],
+                        "evidence": [{"@odata.type": "#microsoft.graph.security.deviceEvidence",
+                                      "deviceDnsName": "ws-fin-001.fabrikam.example", "riskScore": risk}]}]}
+
+
+ALERT_RULES = [{"name": "risky", "match": {"alerts": {"device_risk_score": ["high"]}},
+                "set": {"alerts": {"status": "inProgress"}}}]
+
+
+def test_alert_updates_are_listed_under_their_incident():
+    [entry] = triage_plan([graph_incident_with_alert("high")], ALERT_RULES, now="2026-11-26T12:00:00Z")
+    assert (entry["incident_id"], entry["set"], entry["changes"]) == ("220738", {}, [])
+    assert entry["alerts"] == [{"alert_id": "da1", "incident_id": "220738", "title": "Suspicious process",
+                                "rules": ["risky"], "set": {"status": "inProgress"},
+                                "changes": ["status: new -> inProgress"]}]
+    assert triage_plan([graph_incident_with_alert("low")], ALERT_RULES, now="2026-11-26T12:00:00Z") == []
+
+
+def test_alert_updates_on_the_defender_api_fail_the_filter():
+    with pytest.raises(AnsibleFilterError, match=r"^triage_plan: Rule 1 \('risky'\) set.alerts: alerts can only be "
+                                                 r"updated through Microsoft Graph"):
+        triage_plan([], ALERT_RULES, api="defender")

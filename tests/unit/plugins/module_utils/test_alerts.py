@@ -88,7 +88,7 @@ def test_every_page_is_followed_without_a_top(transport):
     client = make_client("graph")
     server = IncidentApi("graph", graph_alerts(120), client.endpoints.api_url)
     transport.handler = server
-    listing, _ = read_alerts(client, options())
+    listing = read_alerts(client, options())[0]
     assert len(listing.items) == 120 and client.pages_read == 3
     assert [query.get("$skip") for query in server.queries] == [None, "50", "100"]
 

@@ -323,7 +323,7 @@ def test_entries_name_the_incident_its_link_and_the_rules(api):
     [entry] = plan(api, [make(api, incident_id="220744", title="Phishing campaign")], [rule("phish", tags=["t"])])
     assert entry == {"incident_id": "220744", "title": "Phishing campaign",
                      "url": "https://security.microsoft.com/incident2/220744/overview?tid=" + TENANT, "rules": ["phish"],
-                     "set": {"tags": ["t"]}, "changes": ["tags: + t"]}
+                     "set": {"tags": ["t"]}, "changes": ["tags: + t"], "alerts": []}
 
 
 def test_both_apis_give_the_same_plan():
@@ -450,3 +450,323 @@ def test_determinations_are_named_as_graphs_metadata_names_them():
     with pytest.raises(RuleError, match=r"Determination 'notMalicious' does not go with classification 'truePositive'; it "
                                         r"allows: apt, compromisedAccount, maliciousUserActivity, malware"):
         parse_rules([rule(classification="truePositive", determination="clean")], NOW)
+
+
+# ----- match.alerts and set.alerts
+
+SHA256 = "a1" * 32
+SHA1 = "b2" * 20
+# The Defender API's spellings of the alert values these tests use, written out.
+DEFENDER_ALERT_SPELLING = {
+    "status": {"new": "New", "inProgress": "InProgress", "resolved": "Resolved"},
+    "detectionSource": {"microsoftDefenderForEndpoint": "EDR", "antivirus": "WindowsDefenderAv",
+                        "microsoftDefenderForOffice365": "OfficeATP"},
+    "riskScore": {"none": "None", "low": "Low", "medium": "Medium", "high": "High"},
+}
+
+
+def alert_spec(alert_id="da1", **fields):
+    """An alert in Graph's terms, with the entities of its evidence."""
+    spec = {"id": alert_id, "serviceSource": "microsoftDefenderForEndpoint",
+            "detectionSource": "microsoftDefenderForEndpoint", "severity": "high", "status": "new",
+            "title": "Suspicious PowerShell command line", "category": "Execution", "assignedTo": None,
+            "classification": "unknown", "determination": "unknown", "comments": [],
+            "devices": [("ws-fin-001.fabrikam.example", "medium")], "users": [("jlauer", "jlauer@fabrikam.example")],
+            "files": [(SHA256, SHA1)], "ips": [], "urls": [], "verdict": "suspicious"}
+    spec.update(fields)
+    return spec
+
+
+def graph_alert(spec, incident_id):
+    evidence = [{"@odata.type": "#microsoft.graph.security.deviceEvidence", "deviceDnsName": name,
+                 "mdeDeviceId": "dev-" + name, "riskScore": risk, "verdict": spec["verdict"]}
+                for name, risk in spec["devices"]]
+    evidence += [{"@odata.type": "#microsoft.graph.security.userEvidence", "verdict": "unknown",
+                  "userAccount": {"accountName": account, "userPrincipalName": upn}} for account, upn in spec["users"]]
+    evidence += [{"@odata.type": "#microsoft.graph.security.fileEvidence", "verdict": spec["verdict"],
+                  "fileDetails": {"sha256": sha256, "sha1": sha1, "fileName": "x.exe"}}
+                 for sha256, sha1 in spec["files"]]
+    evidence += [{"@odata.type": "#microsoft.graph.security.ipEvidence", "ipAddress": ip, "verdict": "unknown"}
+                 for ip in spec["ips"]]
+    evidence += [{"@odata.type": "#microsoft.graph.security.urlEvidence", "url": url, "verdict": "unknown"}
+                 for url in spec["urls"]]
+    alert = dict((key, value) for key, value in spec.items() if key not in ("devices", "users", "files", "ips", "urls",
+                                                                            "verdict"))
+    return dict(alert, incidentId=incident_id, evidence=evidence,
+                comments=[{"comment": text} for text in spec["comments"]])
+
+
+def defender_alert(spec, incident_id):
+    """The same alert as the Defender API embeds it: devices and entities, no verdicts."""
+    entities = [{"entityType": "User", "accountName": account, "userPrincipalName": upn}
+                for account, upn in spec["users"]]
+    entities += [{"entityType": "File", "sha256": sha256, "sha1": sha1, "fileName": "x.exe"}
+                 for sha256, sha1 in spec["files"]]
+    entities += [{"entityType": "Ip", "ipAddress": ip} for ip in spec["ips"]]
+    entities += [{"entityType": "Url", "url": url} for url in spec["urls"]]
+    return {"alertId": spec["id"], "incidentId": int(incident_id), "title": spec["title"],
+            "category": spec["category"], "severity": DEFENDER_SPELLING["severity"][spec["severity"]],
+            "status": DEFENDER_ALERT_SPELLING["status"][spec["status"]],
+            "serviceSource": DEFENDER_SPELLING["serviceSource"][spec["serviceSource"]],
+            "detectionSource": DEFENDER_ALERT_SPELLING["detectionSource"][spec["detectionSource"]],
+            "assignedTo": spec["assignedTo"], "classification": None, "determination": None,
+            "devices": [{"mdatpDeviceId": "dev-" + name, "deviceDnsName": name,
+                         "riskScore": DEFENDER_ALERT_SPELLING["riskScore"][risk]} for name, risk in spec["devices"]],
+            "entities": entities}
+
+
+def with_alerts(api, specs, **fields):
+    incident = make(api, sources=(), **fields)
+    incident_id = str(incident["id"] if api == "graph" else incident["incidentId"])
+    render = graph_alert if api == "graph" else defender_alert
+    incident["alerts"] = [render(spec, incident_id) for spec in specs]
+    return incident
+
+
+def alert_matched(api, match, **fields):
+    """Whether a rule with match.alerts applies to an incident with one alert of these fields."""
+    return bool(plan(api, [with_alerts(api, [alert_spec(**fields)])], [rule(match={"alerts": match})]))
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("match, fields, expected", [
+    ({"service_source": ["MicrosoftDefenderATP"]}, {}, True),
+    ({"service_source": ["microsoftDefenderForOffice365"]}, {}, False),
+    ({"detection_source": ["EDR"]}, {}, True),
+    ({"detection_source": ["antivirus"]}, {"detectionSource": "antivirus"}, True),
+    ({"detection_source": ["antivirus"]}, {}, False),
+    ({"severity": ["High", "medium"]}, {}, True),
+    ({"severity": ["low"]}, {}, False),
+    ({"status": ["new", "in_progress"]}, {"status": "inProgress"}, True),
+    ({"status": ["resolved"]}, {}, False),
+    ({"title": "powershell"}, {}, True),
+    ({"title": "^mimikatz"}, {}, False),
+    ({"category": ["execution", "Persistence"]}, {}, True),
+    ({"category": ["credential_access"]}, {"category": "CredentialAccess"}, True),
+    ({"category": ["Malware"]}, {}, False),
+    ({"device_risk_score": ["Medium", "high"]}, {}, True),
+    ({"device_risk_score": ["high"]}, {}, False),
+    ({"device_risk_score": ["none"]}, {"devices": [("ws-hr-002.fabrikam.example", "none")]}, True),
+    ({"device_risk_score": ["high"]}, {"devices": []}, False),
+    ({"device": "^WS-FIN-"}, {}, True),
+    ({"device": r"\.contoso\."}, {}, False),
+    ({"device": "ws-fin", "device_risk_score": ["medium"]}, {}, True),
+    ({"device": "ws-fin", "device_risk_score": ["high"]},
+     {"devices": [("ws-fin-001.fabrikam.example", "low"), ("srv-app-017.fabrikam.example", "high")]}, False),
+    ({"device": "srv", "device_risk_score": ["high"]},
+     {"devices": [("ws-fin-001.fabrikam.example", "low"), ("srv-app-017.fabrikam.example", "high")]}, True),
+    ({"user": "^jlauer$"}, {}, True),
+    ({"user": "@FABRIKAM\\.example$"}, {}, True),
+    ({"user": "admin"}, {}, False),
+    ({"file_sha256": [SHA256.upper()]}, {}, True),
+    ({"file_sha256": ["c3" * 32]}, {}, False),
+    ({"file_sha1": [SHA1]}, {}, True),
+    ({"file_sha1": ["c3" * 20]}, {}, False),
+    ({"ip": ["203.0.113.7"]}, {"ips": ["203.0.113.7"]}, True),
+    ({"ip": ["203.0.113.0/24", "2001:db8::/32"]}, {"ips": ["2001:db8::1"]}, True),
+    ({"ip": ["198.51.100.0/24"]}, {"ips": ["203.0.113.7"]}, False),
+    ({"url": "evil\\.example/"}, {"urls": ["https://login.evil.example/o365"]}, True),
+    ({"url": "evil"}, {}, False),
+    ({"service_source": ["microsoftDefenderForEndpoint"], "device_risk_score": ["medium"], "user": "jlauer"}, {}, True),
+    ({"service_source": ["microsoftDefenderForEndpoint"], "device_risk_score": ["high"]}, {}, False),
+])
+def test_alert_match_keys(api, match, fields, expected):
+    assert alert_matched(api, match, **fields) is expected
+
+
+@pytest.mark.parametrize("verdicts, expected", [(["Malicious"], False), (["suspicious"], True),
+                                                (["no_threats_found", "unknown"], True)])
+def test_verdicts_match_any_entity_of_the_alert_on_graph(verdicts, expected):
+    assert alert_matched("graph", {"verdict": verdicts}) is expected
+
+
+def test_the_defender_api_gives_no_verdicts_so_none_matches():
+    assert alert_matched("defender", {"verdict": ["suspicious", "unknown"]}) is False
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_one_alert_must_meet_every_alert_condition(api):
+    incident = with_alerts(api, [alert_spec("da1", severity="low"),
+                                 alert_spec("da2", devices=[("ws-fin-001.fabrikam.example", "high")], severity="medium")])
+    assert plan(api, [incident], [rule(match={"alerts": {"severity": ["medium"], "device_risk_score": ["high"]}})])
+    assert not plan(api, [incident], [rule(match={"alerts": {"severity": ["low"], "device_risk_score": ["high"]}})])
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_an_incident_without_alerts_matches_no_alert_condition(api):
+    assert plan(api, [make(api, sources=())], [rule(match={"alerts": {"severity": ["high"]}})]) == []
+    incident = make(api)
+    incident.pop("alerts")
+    assert plan(api, [incident], [rule(match={"alerts": {"severity": ["high"]}})]) == []
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_match_alerts_goes_with_the_incident_conditions(api):
+    incident = with_alerts(api, [alert_spec()], severity="low")
+    assert plan(api, [incident], [rule(match={"severity": ["low"], "alerts": {"device_risk_score": ["medium"]}})])
+    assert not plan(api, [incident], [rule(match={"severity": ["high"], "alerts": {"device_risk_score": ["medium"]}})])
+
+
+RISKY = {"name": "risky MDE alerts", "match": {"alerts": {"service_source": ["microsoftDefenderForEndpoint"],
+                                                          "device_risk_score": ["high"]}},
+         "set": {"tags": ["risky-device"], "alerts": {"status": "in_progress", "assigned_to": "tier2@fabrikam.example",
+                                                      "comment": "Device at high risk: taken by triage."}}}
+
+
+def test_set_alerts_changes_the_alerts_that_matched():
+    incident = with_alerts("graph", [alert_spec("da1", devices=[("srv-app-017.fabrikam.example", "high")]),
+                                     alert_spec("da2"), alert_spec("ca3", serviceSource="microsoftDefenderForCloudApps",
+                                                                   devices=[("srv-app-017.fabrikam.example", "high")])])
+    [entry] = plan("graph", [incident], [RISKY])
+    assert entry["rules"] == ["risky MDE alerts"]
+    assert entry["set"] == {"tags": ["risky-device"]}
+    assert entry["alerts"] == [{
+        "alert_id": "da1", "incident_id": "220738", "title": "Suspicious PowerShell command line",
+        "rules": ["risky MDE alerts"],
+        "set": {"status": "inProgress", "assigned_to": "tier2@fabrikam.example",
+                "comment": "Device at high risk: taken by triage."},
+        "changes": ["status: new -> inProgress", "assigned_to: none -> tier2@fabrikam.example",
+                    "comment: + Device at high risk: taken by triage."]}]
+
+
+def test_set_alerts_without_match_alerts_changes_every_alert_and_only_the_alerts():
+    incident = with_alerts("graph", [alert_spec("da1"), alert_spec("da2", status="resolved")])
+    rules = [{"name": "all alerts", "match": {"severity": ["high"]}, "set": {"alerts": {"status": "resolved"}}}]
+    [entry] = plan("graph", [incident], rules)
+    assert (entry["set"], entry["changes"]) == ({}, [])
+    assert [(item["alert_id"], item["set"], item["changes"]) for item in entry["alerts"]] == [
+        ("da1", {"status": "resolved"}, ["status: new -> resolved"])]
+
+
+def test_alert_updates_are_planned_only_for_what_differs():
+    done = alert_spec("da1", devices=[("srv-app-017.fabrikam.example", "high")], status="inProgress",
+                      assignedTo="Tier2@Fabrikam.example", comments=["Device at high risk: taken by triage."])
+    incident = with_alerts("graph", [done], tags=("risky-device",))
+    assert plan("graph", [incident], [RISKY]) == []
+    done["comments"] = []
+    [entry] = plan("graph", [with_alerts("graph", [done], tags=("risky-device",))], [RISKY])
+    assert entry["alerts"][0]["set"] == {"comment": "Device at high risk: taken by triage."}
+    assert entry["set"] == {}
+
+
+def test_later_rules_override_alert_values_and_stop_ends_them():
+    incident = with_alerts("graph", [alert_spec("da1"), alert_spec("da2", severity="low")])
+    rules = [
+        {"name": "take", "set": {"alerts": {"status": "inProgress", "assigned_to": "tier1@fabrikam.example"}}},
+        {"name": "high to tier 2", "match": {"alerts": {"severity": ["high"]}},
+         "set": {"alerts": {"assigned_to": "tier2@fabrikam.example"}}, "stop": True},
+        {"name": "never reached", "set": {"alerts": {"status": "resolved"}}},
+    ]
+    [entry] = plan("graph", [incident], rules)
+    assert entry["rules"] == ["take", "high to tier 2"]
+    assert [(item["alert_id"], item["rules"], item["set"]) for item in entry["alerts"]] == [
+        ("da1", ["take", "high to tier 2"], {"status": "inProgress", "assigned_to": "tier2@fabrikam.example"}),
+        ("da2", ["take"], {"status": "inProgress", "assigned_to": "tier1@fabrikam.example"})]
+
+
+def test_an_alert_determination_must_fit_its_classification():
+    incident = with_alerts("graph", [alert_spec("da1", classification="falsePositive", determination="notMalicious")])
+    rules = [{"name": "malware", "set": {"alerts": {"determination": "malware"}}}]
+    with pytest.raises(RuleError, match=r"Alert da1 of incident 220738 \(rules 'malware'\): Determination 'malware' "
+                                        r"does not go with classification 'falsePositive'"):
+        plan("graph", [incident], rules)
+
+
+def test_alert_updates_are_refused_on_the_defender_api_before_anything_is_planned():
+    rules = [rule("tags only"), dict(RISKY, name="alerts")]
+    with pytest.raises(RuleError, match=r"^Rule 2 \('alerts'\) set.alerts: alerts can only be updated through "
+                                        r"Microsoft Graph \(alerts_v2\); the defender API has no alerts endpoint"):
+        plan("defender", [with_alerts("defender", [alert_spec()])], rules)
+    with pytest.raises(RuleError, match="set.alerts: alerts can only be updated through Microsoft Graph"):
+        plan("defender", [], rules)
+
+
+def test_match_alerts_alone_works_on_the_defender_api():
+    incident = with_alerts("defender", [alert_spec(devices=[("srv-app-017.fabrikam.example", "high")])])
+    [entry] = plan("defender", [incident], [dict(RISKY, set={"tags": ["risky-device"]})])
+    assert entry["set"] == {"tags": ["risky-device"]} and entry["alerts"] == []
+
+
+def test_both_apis_match_alerts_alike():
+    specs = [[alert_spec("da1", detectionSource="antivirus", devices=[("ws-hr-002.fabrikam.example", "low")])],
+             [alert_spec("da2", ips=["10.1.2.3"], users=[("admin", "admin@fabrikam.example")])],
+             [alert_spec("da3", serviceSource="microsoftDefenderForOffice365", devices=[], files=[],
+                         urls=["https://evil.example/login"])]]
+    rules = [{"name": "av", "match": {"alerts": {"detection_source": ["antivirus"], "device_risk_score": ["low"]}},
+              "set": {"tags": ["av"]}},
+             {"name": "admin", "match": {"alerts": {"user": "^admin", "ip": ["10.0.0.0/8"]}}, "set": {"tags": ["adm"]}},
+             {"name": "mail", "match": {"alerts": {"service_source": ["OfficeATP"], "url": "evil"}},
+              "set": {"tags": ["mail"]}}]
+
+    def entries(api):
+        incidents = [with_alerts(api, alerts, incident_id=str(index)) for index, alerts in enumerate(specs, 1)]
+        return [(entry["incident_id"], entry["rules"]) for entry in plan(api, incidents, rules)]
+    assert entries("graph") == entries("defender") == [("1", ["av"]), ("2", ["admin"]), ("3", ["mail"])]
+
+
+def test_alerts_are_not_modified():
+    incidents = [with_alerts("graph", [alert_spec(devices=[("srv-app-017.fabrikam.example", "high")])])]
+    before = copy.deepcopy(incidents)
+    assert plan("graph", incidents, [RISKY])
+    assert incidents == before
+
+
+@pytest.mark.parametrize("match, expected", [
+    ({"alerts": {"severty": ["high"]}}, r"Rule 1 \('r'\) match.alerts: unknown key\(s\) severty; allowed: "
+                                        r"service_source, detection_source, severity, status, title, category"),
+    ({"alerts": {}}, r"match.alerts: is empty: give at least one of service_source"),
+    ({"alerts": ["high"]}, r"match.alerts: must be a dictionary"),
+    ({"alerts": {"service_source": ["mde"]}}, r"match.alerts.service_source: got 'mde'; allowed: .*microsoftDefenderForEndpoint"),
+    ({"alerts": {"detection_source": ["edrr"]}}, r"match.alerts.detection_source: got 'edrr'; allowed: .*antivirus.*"
+                                                 r"also accepted: .*EDR for microsoftDefenderForEndpoint"),
+    ({"alerts": {"status": ["active"]}}, r"match.alerts.status: got 'active'; allowed: inProgress, new, resolved, unknown"),
+    ({"alerts": {"severity": []}}, r"match.alerts.severity: must be a non-empty list of strings"),
+    ({"alerts": {"title": "(x"}}, r"match.alerts.title: '\(x' is not a valid regular expression"),
+    ({"alerts": {"category": [""]}}, r"match.alerts.category: must be a non-empty string"),
+    ({"alerts": {"device_risk_score": ["critical"]}},
+     r"match.alerts.device_risk_score: got 'critical'; allowed: none, informational, low, medium, high \(any case\)"),
+    ({"alerts": {"device": "[a-"}}, r"match.alerts.device: '\[a-' is not a valid regular expression"),
+    ({"alerts": {"user": 7}}, r"match.alerts.user: must be a non-empty string, got 7"),
+    ({"alerts": {"file_sha256": ["abc"]}}, r"match.alerts.file_sha256: got 'abc'; a SHA256 is 64 hexadecimal digits"),
+    ({"alerts": {"file_sha1": [SHA256]}}, r"match.alerts.file_sha1: got '%s'; a SHA1 is 40 hexadecimal digits" % SHA256),
+    ({"alerts": {"ip": ["10.0.0.300"]}}, r"match.alerts.ip: got '10.0.0.300'; allowed: an IPv4 or IPv6 address, or a "
+                                         r"network such as 10.0.0.0/8"),
+    ({"alerts": {"url": "*"}}, r"match.alerts.url: '\*' is not a valid regular expression"),
+    ({"alerts": {"verdict": ["bad"]}}, r"match.alerts.verdict: got 'bad'; allowed: unknown, suspicious, malicious, "
+                                       r"noThreatsFound \(any case\)"),
+])
+def test_bad_alert_conditions_are_refused(match, expected):
+    with pytest.raises(RuleError, match=expected):
+        parse_rules([rule(match=match)], NOW)
+
+
+@pytest.mark.parametrize("alerts, expected", [
+    ({}, r"Rule 1 \('r'\) set.alerts: is empty: set at least one of status, assigned_to, classification, "
+         r"determination, comment\."),
+    ({"tags": ["x"]}, r"set.alerts: unknown key\(s\) tags; allowed: status, assigned_to, classification, determination, "
+                      r"comment"),
+    ("resolved", r"set.alerts: must be a dictionary"),
+    ({"status": "active"}, r"set.alerts.status: got 'active'; allowed: inProgress, new, resolved \(any case\)"),
+    ({"status": "unknown"}, r"set.alerts: Option 'status' cannot be 'unknown'"),
+    ({"classification": "tp"}, r"set.alerts.classification: got 'tp'; allowed"),
+    ({"classification": "falsePositive", "determination": "malware"},
+     r"set.alerts: Determination 'malware' does not go with classification 'falsePositive'"),
+    ({"comment": " "}, r"set.alerts.comment: must be a non-empty string"),
+    ({"assigned_to": ""}, r"set.alerts.assigned_to: must be a non-empty string"),
+])
+def test_bad_alert_changes_are_refused(alerts, expected):
+    with pytest.raises(RuleError, match=expected):
+        parse_rules([{"name": "r", "set": {"alerts": alerts}}], NOW)
+
+
+def test_good_alert_rules_in_every_spelling():
+    [parsed] = parse_rules([{"name": "r", "match": {"alerts": {
+        "service_source": "OfficeATP", "detection_source": ["WindowsDefenderAv"], "severity": ["UnSpecified"],
+        "status": ["In Progress"], "title": "x", "category": "Malware", "device_risk_score": ["MEDIUM"],
+        "device": "ws", "user": "a", "file_sha256": SHA256, "file_sha1": [SHA1], "ip": "10.0.0.0/8",
+        "url": "evil", "verdict": ["NoThreatsFound"]}},
+        "set": {"alerts": {"status": "in_progress", "classification": "TruePositive", "determination": "CompromisedUser",
+                           "assigned_to": "a@b", "comment": "c"}}}], NOW)
+    assert parsed.changes == {}
+    assert parsed.alert_changes == {"status": "inProgress", "classification": "truePositive",
+                                    "determination": "compromisedAccount", "assigned_to": "a@b", "comment": "c"}
