@@ -19,10 +19,13 @@ options:
       - V(graph) is the Microsoft Graph security API (C(/v1.0/security)).
       - V(defender) is the legacy Microsoft Defender XDR API (C(api.security.microsoft.com)), which Microsoft
         retires on 2027-02-01.
+      - V(endpoint) is the Microsoft Defender for Endpoint API (devices and device response; its tokens are for
+        C(https://api.securitycenter.microsoft.com)). The device modules always use it and ignore this option;
+        set it on M(secops.m365_defender.token) to get a token for them.
       - If not set, the API of O(auth) when given, else V(graph).
       - Falls back to the E(M365D_API) environment variable.
     type: str
-    choices: [graph, defender]
+    choices: [graph, defender, endpoint]
   cloud:
     description:
       - The national cloud, which decides the sign-in, Graph and Defender hosts and the token's scope.
@@ -142,7 +145,7 @@ options:
         description: The API the token is for.
         type: str
         required: true
-        choices: [graph, defender]
+        choices: [graph, defender, endpoint]
       cloud:
         description: The cloud the token is for.
         type: str
@@ -184,7 +187,16 @@ options:
       - Replaces the cloud's Defender API endpoint, for example a regional one such as
         C(https://api-eu.security.microsoft.com).
       - The token's scope stays the cloud's.
+      - It also replaces the Defender for Endpoint API's host (the two APIs share it).
       - Falls back to the E(M365D_DEFENDER_URL) environment variable.
+    type: str
+  region:
+    description:
+      - The Defender for Endpoint API's regional host in the global cloud, V(us), V(eu), V(uk), V(au), V(swa) or
+        V(ina) (C(https://<region>.api.security.microsoft.com)), which keeps requests in the tenant's data region.
+      - Only for the Defender for Endpoint API (O(api=endpoint), the device modules); the other APIs ignore it.
+        O(defender_url) wins over it.
+      - Falls back to the E(M365D_REGION) environment variable; empty means none.
     type: str
   validate_certs:
     description:

@@ -29,7 +29,7 @@ class Enum(object):
     read and filtered on but not set.
     """
 
-    def __init__(self, option, graph, defender, aliases=None, read_only=None):
+    def __init__(self, option, graph=(), defender=(), aliases=None, read_only=None, endpoint=()):
         self.option = option
         self.aliases = aliases or {}
         self.read_only = dict(read_only or {})
@@ -37,6 +37,7 @@ class Enum(object):
         self.spellings = {
             "graph": dict((self._alias(name), name) for name in graph),
             "defender": dict((self._alias(name), name) for name in defender),
+            "endpoint": dict((self._alias(name), name) for name in endpoint),
         }
 
     def _alias(self, value):
@@ -46,7 +47,7 @@ class Enum(object):
     def key(self, value):
         """The key of a user's or an API's spelling, or None when no API knows it."""
         key = self._alias(value)
-        return key if key in self.spellings["graph"] or key in self.spellings["defender"] else None
+        return key if any(key in spellings for spellings in self.spellings.values()) else None
 
     def allowed(self, api):
         """The API's own spellings."""
@@ -54,10 +55,17 @@ class Enum(object):
 
     def names(self, api=None, write=False):
         """Graph's names of the values an API knows (either API when None), without read-only ones for writes."""
-        keys = set(self.spellings[api]) if api else set(self.spellings["graph"]) | set(self.spellings["defender"])
+        keys = set(self.spellings[api]) if api else set().union(*self.spellings.values())
         if write:
             keys -= set(canonical(value) for value in self.read_only)
-        return sorted(self.spellings["graph"].get(key) or self.spellings["defender"][key] for key in keys)
+        return sorted(self._name(key) for key in keys)
+
+    def _name(self, key):
+        """Graph's name of a value, or the first other API's that has one."""
+        for api in ("graph", "defender", "endpoint"):
+            if key in self.spellings[api]:
+                return self.spellings[api][key]
+        return key
 
     def other_names(self):
         """Microsoft's other names accepted for values, as one sentence part: "clean for notMalicious, ..."."""
@@ -197,7 +205,8 @@ class Resource(object):
     """One kind of item (incidents, alerts) in one API: where it lives, its field names, which filters the server
     applies, how it pages, the rates Microsoft documents for it, and how a comment is added."""
 
-    name = None  # the API: graph or defender
+    name = None  # the API: graph, defender or endpoint
+    title = None  # what messages call the API
     kind = None  # what messages call one item
     id_option = None  # the option that names one item
     path = None
@@ -244,8 +253,8 @@ class Resource(object):
 
 
 class Flavour(Resource):
-    """What differs between the two APIs: their incidents, their alerts (None where the API has no alerts
-    endpoint) and hunting."""
+    """What differs between the APIs: their incidents (no path where the API has none), their alerts (None where
+    the API has no alerts endpoint) and hunting."""
 
     kind = "incident"
     id_option = "incident_id"
@@ -263,7 +272,9 @@ class Flavour(Resource):
         return str(item_id)
 
     def hunting_body(self, query, timespan):
-        raise NotImplementedError
+        """The request body of a hunting query; InputError where the API has no hunting (Defender for Endpoint)."""
+        raise InputError("Option 'api' is '%s', but hunting_query runs on Microsoft Graph (api: graph, the default) "
+                         "or the Defender XDR API (api: defender), not on %s." % (self.name, self.title))
 
     def hunting_result(self, body):
         """(schema, results, stats) from the API's answer, each in the API's own shape."""
@@ -302,6 +313,7 @@ class GraphAlerts(Resource):
 
 class GraphFlavour(Flavour):
     name = "graph"
+    title = "Microsoft Graph"
     max_page_size = 50
     path = "/security/incidents"
     id_field, title_field, web_url_field = "id", "displayName", "incidentWebUrl"
@@ -338,6 +350,7 @@ class GraphFlavour(Flavour):
 
 class DefenderFlavour(Flavour):
     name = "defender"
+    title = "the Defender XDR API"
     max_page_size = 100
     path = "/incidents"
     id_field, title_field, web_url_field = "incidentId", "incidentName", "incidentUri"
@@ -394,18 +407,40 @@ class DefenderFlavour(Flavour):
         return objects(body, "Schema", where, required=False), objects(body, "Results", where), stats
 
 
-FLAVOURS = {"graph": GraphFlavour(), "defender": DefenderFlavour()}
+class EndpointFlavour(Flavour):
+    """The Defender for Endpoint API: devices and device response (_machines.py); no incidents, alerts or hunting.
+
+    Its base is the Defender XDR API's host with /api, but its tokens are for api.securitycenter.microsoft.com.
+    """
+
+    name = "endpoint"
+    title = "the Defender for Endpoint API"
+
+
+FLAVOURS = {"graph": GraphFlavour(), "defender": DefenderFlavour(), "endpoint": EndpointFlavour()}
 
 
 def alerts_of(flavour):
     """The API's alerts endpoint; InputError before any request when it has none (the Defender XDR API)."""
     if flavour.alerts is None:
+        where = ("its alerts only come inside its incidents (secops.m365_defender.incident_info)"
+                 if flavour.path else "it serves devices and device response")
         raise InputError(
-            "Option 'api' is '%s', but the Defender XDR API has no alerts endpoint: its alerts only come inside its "
-            "incidents (secops.m365_defender.incident_info). Alerts are listed and updated through Microsoft Graph's "
-            "alerts_v2: use api: graph (the default), with the permission SecurityAlert.Read.All, or "
-            "SecurityAlert.ReadWrite.All to update them." % flavour.name)
+            "Option 'api' is '%s', but %s has no alerts endpoint: %s. Alerts are listed and updated through "
+            "Microsoft Graph's alerts_v2: use api: graph (the default), with the permission SecurityAlert.Read.All, "
+            "or SecurityAlert.ReadWrite.All to update them." % (flavour.name, flavour.title, where))
     return flavour.alerts
+
+
+def require_items(resource):
+    """The resource, when its API has it; InputError before any request when not (incidents on the Defender for
+    Endpoint API)."""
+    if resource.path is None:
+        raise InputError(
+            "Option 'api' is '%s', but %s has no %ss: use api: graph (the default) or defender. The Defender for "
+            "Endpoint API serves devices (secops.m365_defender.machine_info)." % (
+                resource.name, resource.title, resource.kind))
+    return resource
 
 
 DEFAULT_PORTS = {"https": 443, "http": 80}

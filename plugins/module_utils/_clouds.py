@@ -14,17 +14,33 @@ from ansible.module_utils.six.moves.urllib.parse import urlparse
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 
-API_CHOICES = ("graph", "defender")
+API_CHOICES = ("graph", "defender", "endpoint")
 CLOUD_CHOICES = ("global", "gcc", "gcc_high", "dod")
 
-Cloud = namedtuple("Cloud", ["login", "graph", "defender"])
+Cloud = namedtuple("Cloud", ["login", "graph", "defender", "endpoint"])
 
+# Each API's host, which is also the token's resource, except for the Defender for Endpoint API: in the global cloud
+# it is served from the Defender XDR API's host, but its tokens are for the resource in ENDPOINT_RESOURCES.
 CLOUDS = {
-    "global": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com", "https://api.security.microsoft.com"),
-    "gcc": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com", "https://api-gcc.security.microsoft.us"),
-    "gcc_high": Cloud("https://login.microsoftonline.us", "https://graph.microsoft.us", "https://api-gov.security.microsoft.us"),
-    "dod": Cloud("https://login.microsoftonline.us", "https://dod-graph.microsoft.us", "https://api-gov.security.microsoft.us"),
+    "global": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com",
+                    "https://api.security.microsoft.com", "https://api.security.microsoft.com"),
+    "gcc": Cloud("https://login.microsoftonline.com", "https://graph.microsoft.com",
+                 "https://api-gcc.security.microsoft.us", "https://api-gcc.securitycenter.microsoft.us"),
+    "gcc_high": Cloud("https://login.microsoftonline.us", "https://graph.microsoft.us",
+                      "https://api-gov.security.microsoft.us", "https://api-gov.securitycenter.microsoft.us"),
+    "dod": Cloud("https://login.microsoftonline.us", "https://dod-graph.microsoft.us",
+                 "https://api-gov.security.microsoft.us", "https://api-gov.securitycenter.microsoft.us"),
 }
+ENDPOINT_RESOURCES = {
+    "global": "https://api.securitycenter.microsoft.com",
+    "gcc": "https://api-gcc.securitycenter.microsoft.us",
+    "gcc_high": "https://api-gov.securitycenter.microsoft.us",
+    "dod": "https://api-gov.securitycenter.microsoft.us",
+}
+# The Defender for Endpoint API's regional hosts in the global cloud (data stays in the region).
+ENDPOINT_REGIONS = ("us", "eu", "uk", "au", "swa", "ina")
+# The option that overrides each API's host: the Defender for Endpoint API shares the Defender API's.
+URL_OPTIONS = {"graph": "graph_url", "defender": "defender_url", "endpoint": "defender_url"}
 
 # The Defender portal, where an incident's page lives.
 PORTALS = {
@@ -40,7 +56,7 @@ MICROSOFT_LOGIN_HOSTS = frozenset(
 )
 
 # Path that the API's base URL carries after the host.
-API_BASE_PATH = {"graph": "/v1.0", "defender": "/api"}
+API_BASE_PATH = {"graph": "/v1.0", "defender": "/api", "endpoint": "/api"}
 
 Endpoints = namedtuple("Endpoints", ["api", "cloud", "login_url", "api_url", "resource", "scope", "instance_discovery"])
 
@@ -63,17 +79,29 @@ def _api_url(api, host_url):
     return host_url + base_path
 
 
-def resolve_endpoints(api="graph", cloud="global", login_url=None, graph_url=None, defender_url=None):
+def _endpoint_host(cloud, region):
+    """The Defender for Endpoint API's host: the cloud's, or a region's in the global cloud."""
+    if not region:
+        return CLOUDS[cloud].endpoint
+    if region not in ENDPOINT_REGIONS:
+        raise InputError("Option 'region' must be one of %s, got '%s'." % (", ".join(ENDPOINT_REGIONS), region))
+    if cloud != "global":
+        raise InputError("Option 'region' applies to the global cloud only; the %s cloud has one host." % cloud)
+    return "https://%s.api.security.microsoft.com" % region
+
+
+def resolve_endpoints(api="graph", cloud="global", login_url=None, graph_url=None, defender_url=None, region=None):
     """Endpoints for one API in one cloud; overrides replace hosts but never the token's resource."""
     if api not in API_CHOICES:
         raise InputError("Option 'api' must be one of %s, got '%s'." % (", ".join(API_CHOICES), api))
     if cloud not in CLOUD_CHOICES:
         raise InputError("Option 'cloud' must be one of %s, got '%s'." % (", ".join(CLOUD_CHOICES), cloud))
     hosts = CLOUDS[cloud]
-    resource = getattr(hosts, api)
-    override = {"graph": graph_url, "defender": defender_url}[api]
-    option = "%s_url" % api
-    api_host = _check_https_url(option, override) if override else resource
+    resource = ENDPOINT_RESOURCES[cloud] if api == "endpoint" else getattr(hosts, api)
+    host = _endpoint_host(cloud, region) if api == "endpoint" else resource
+    option = URL_OPTIONS[api]
+    override = {"graph_url": graph_url, "defender_url": defender_url}[option]
+    api_host = _check_https_url(option, override) if override else host
     login = _check_https_url("login_url", login_url) if login_url else hosts.login
     return Endpoints(
         api=api,

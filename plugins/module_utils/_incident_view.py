@@ -30,11 +30,14 @@ OPEN_STATUSES = ("active", "inProgress", "awaitingAction")
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
+# The APIs that have incidents (the Defender for Endpoint API has none).
+INCIDENT_APIS = sorted(name for name, flavour in FLAVOURS.items() if flavour.path)
+
+
 def flavour_of(api):
-    try:
-        return FLAVOURS[api]
-    except KeyError:
-        raise InputError("The API must be one of %s, got '%s'." % (", ".join(sorted(FLAVOURS)), api))
+    if api not in INCIDENT_APIS:
+        raise InputError("The API must be one of %s, got '%s'." % (", ".join(INCIDENT_APIS), api))
+    return FLAVOURS[api]
 
 
 def portal_url(incident_id, tenant_id, cloud="global"):

@@ -18,6 +18,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     SEVERITY,
     STATUS,
     entity,
+    require_items,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError, M365DefenderError
 
@@ -121,9 +122,10 @@ class Query(object):
 
     ENUM_FILTERS = ()
     TEXT_FILTERS = ("assigned_to",)
+    TIME_FILTERS = TIME_FILTERS
 
     def __init__(self, resource, params, now=None):
-        self.resource = resource
+        self.resource = require_items(resource)
         self.raw_filter = check_raw_filter(params["filter"]) if params.get("filter") else None
         self.enums = {}
         for name, enum in self.ENUM_FILTERS:
@@ -132,7 +134,7 @@ class Query(object):
                 self.enums[name] = [enum.to_api(resource.name, value) for value in values]
         self.texts = dict((name, str(params[name])) for name in self.TEXT_FILTERS if params.get(name))
         self.times = {}
-        for name, option in TIME_FILTERS:
+        for name, option in self.TIME_FILTERS:
             if params.get(option):
                 self.times[name] = parse_time_option(option, params[option], now)
 
@@ -249,7 +251,7 @@ def list_incidents(client, query, limit=None, alerts=False, allow_partial=False,
 
 def get_item(client, resource, item_id, params=None):
     """One item, or None when the API does not know the id."""
-    path = resource.item_path(resource.check_id(item_id))
+    path = require_items(resource).item_path(resource.check_id(item_id))
     try:
         item = client.get(path, params or None, rate=resource.get_rate)
     except ApiError as exc:

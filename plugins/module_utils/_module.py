@@ -32,6 +32,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._auth import 
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import (
     API_CHOICES,
     CLOUD_CHOICES,
+    URL_OPTIONS,
     resolve_endpoints,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError, M365DefenderError, redact
@@ -93,6 +94,8 @@ AUTH_ARGUMENT_SPEC = dict(
     login_url=dict(type="str", fallback=_env("M365D_LOGIN_URL")),
     graph_url=dict(type="str", fallback=_env("M365D_GRAPH_URL")),
     defender_url=dict(type="str", fallback=_env("M365D_DEFENDER_URL")),
+    # No choices: an empty value (an unset credential field in AWX) means none; _clouds checks the others.
+    region=dict(type="str", fallback=_env("M365D_REGION")),
     validate_certs=dict(type="bool", default=True, fallback=_env("M365D_VALIDATE_CERTS")),
     ca_path=dict(type="path", fallback=_env("M365D_CA_PATH")),
     timeout=dict(type="int", default=30),
@@ -213,17 +216,19 @@ class Connection(object):
         check_options(params)
         held = params.get("auth") or {}
         self.api = params.get("api") or held.get("api") or "graph"
+        url_option = URL_OPTIONS.get(self.api)
         self.cloud = params.get("cloud") or held.get("cloud") or "global"
         self.tenant_id = params.get("tenant_id") or held.get("tenant_id")
         self.client_id = params.get("client_id") or held.get("client_id")
         fits = bool(held) and held.get("api") == self.api and held.get("cloud") == self.cloud and (
             held.get("tenant_id", "").lower() == (self.tenant_id or "").lower())
-        api_override = params.get("%s_url" % self.api) or (held.get("api_url") if fits else None)
+        api_override = params.get(url_option) or (held.get("api_url") if fits else None)
         self.endpoints = resolve_endpoints(
             self.api, self.cloud,
             login_url=params.get("login_url") or (held.get("login_url") if fits else None),
-            graph_url=api_override if self.api == "graph" else None,
-            defender_url=api_override if self.api == "defender" else None,
+            graph_url=api_override if url_option == "graph_url" else None,
+            defender_url=api_override if url_option == "defender_url" else None,
+            region=params.get("region") if self.api == "endpoint" else None,
         )
         self.held_token = Token(held["access_token"], held["expires_on"], "auth") if fits else None
         self.auth_unused = auth_mismatch(held, self) if held and not fits else None
@@ -364,9 +369,10 @@ class TaskSessions(object):
     Shared by DefenderModule (a module in its own process) and the action plugins that run modules in-process.
     """
 
-    def start_sessions(self, params, check_mode, display=None, progress=None):
+    def start_sessions(self, params, check_mode, display=None, progress=None, api=None):
+        """`api`: the one API a module works with (the Defender for Endpoint API's modules), whatever `api` says."""
         self._session_kwargs = dict(check_mode=check_mode, display=display, progress=progress)
-        self.session = Session(params, **self._session_kwargs)
+        self.session = Session(dict(params, api=api) if api else params, **self._session_kwargs)
         # Sessions a module opens besides its own (another API, another token); closed with it.
         self.extra_sessions = []
 
@@ -403,7 +409,7 @@ class TaskSessions(object):
 class DefenderModule(TaskSessions, AnsibleModule):
     """AnsibleModule with the shared connection options and a Session built from them."""
 
-    def __init__(self, argument_spec=None, **kwargs):
+    def __init__(self, argument_spec=None, api=None, **kwargs):
         spec = dict(AUTH_ARGUMENT_SPEC)
         spec.update(argument_spec or {})
         self.raw_params = {}
@@ -411,7 +417,7 @@ class DefenderModule(TaskSessions, AnsibleModule):
         errors = text_type_errors(spec, self.raw_params)
         if errors:
             self.fail_json(msg=" ".join(errors))
-        self.start_sessions(self.params, self.check_mode)
+        self.start_sessions(self.params, self.check_mode, api=api)
 
     def _load_params(self):
         """The arguments as given, kept before the argument spec converts them (see text_type_errors)."""

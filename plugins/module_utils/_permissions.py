@@ -10,7 +10,14 @@ __metaclass__ = type
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 
-FEATURES = ("incident_read", "incident_write", "alert_read", "alert_write", "hunting")
+# Device features are the Defender for Endpoint API's (api: endpoint), whose permissions are app roles of the
+# WindowsDefenderATP application, granted in tokens for https://api.securitycenter.microsoft.com only.
+DEVICE_FEATURES = ("machine_read", "machine_tag", "machine_isolate", "machine_scan", "machine_collect_forensics",
+                   "machine_restrict_execution", "machine_stop_and_quarantine")
+FEATURES = ("incident_read", "incident_write", "alert_read", "alert_write", "hunting") + DEVICE_FEATURES
+
+# What each API reads unless told otherwise.
+DEFAULT_FEATURES = {"graph": ["incident_read"], "defender": ["incident_read"], "endpoint": ["machine_read"]}
 
 # (api, context) -> feature -> the permission it needs. A ReadWrite permission also grants its Read one.
 # The Defender XDR API has no alerts endpoint, so it has no alert features.
@@ -19,6 +26,13 @@ GRAPH_NEEDS = {"incident_read": "SecurityIncident.Read.All",
                "alert_read": "SecurityAlert.Read.All",
                "alert_write": "SecurityAlert.ReadWrite.All",
                "hunting": "ThreatHunting.Read.All"}
+ENDPOINT_NEEDS = {"machine_read": "Machine.Read.All",
+                  "machine_tag": "Machine.ReadWrite.All",
+                  "machine_isolate": "Machine.Isolate",
+                  "machine_scan": "Machine.Scan",
+                  "machine_collect_forensics": "Machine.CollectForensics",
+                  "machine_restrict_execution": "Machine.RestrictExecution",
+                  "machine_stop_and_quarantine": "Machine.StopAndQuarantine"}
 NEEDED = {
     ("graph", "application"): GRAPH_NEEDS,
     ("graph", "user"): GRAPH_NEEDS,
@@ -28,6 +42,9 @@ NEEDED = {
     ("defender", "user"): {"incident_read": "Incident.Read",
                            "incident_write": "Incident.ReadWrite",
                            "hunting": "AdvancedHunting.Read"},
+    ("endpoint", "application"): ENDPOINT_NEEDS,
+    # Delegated permissions drop the ".All" (Machine.Read, Machine.Isolate stay as they are).
+    ("endpoint", "user"): dict((feature, permission.replace(".All", "")) for feature, permission in ENDPOINT_NEEDS.items()),
 }
 
 DIRECTORY_READ = "Application.Read.All"
@@ -49,20 +66,35 @@ def satisfies(granted, needed):
     return needed == granted or needed.replace(".Read", ".ReadWrite", 1) == granted
 
 
-def needed_permissions(api, context, features):
+def needed_permissions(api, context, features=None):
+    """The permissions the features (by default the API's reading one) need; a Read one that a ReadWrite one
+    covers is left out."""
+    features = features or DEFAULT_FEATURES[api]
     unknown = [feature for feature in features if feature not in FEATURES]
     if unknown:
         raise InputError("Option 'features' got %s; allowed: %s." % (", ".join(unknown), ", ".join(FEATURES)))
     table = NEEDED[(api, context)]
     elsewhere = [feature for feature in features if feature not in table]
     if elsewhere:
-        raise InputError("Option 'features' got %s, which the %s API does not have: the Defender XDR API has no "
-                         "alerts endpoint (its alerts come inside incidents). Check alert permissions with api: graph "
-                         "(SecurityAlert.Read.All, SecurityAlert.ReadWrite.All)." % (", ".join(elsewhere), api))
+        raise InputError("Option 'features' got %s, which the %s API does not have. %s" % (
+            ", ".join(elsewhere), api, _where_instead(api, elsewhere)))
     needed = set(table[feature] for feature in features)
     # A Read permission needs no mention when its ReadWrite one is needed too.
     return sorted(permission for permission in needed
                   if not any(other != permission and satisfies(other, permission) for other in needed))
+
+
+def _where_instead(api, features):
+    """Which API to check the features with instead, and why they are not on this one."""
+    if all(feature in DEVICE_FEATURES for feature in features):
+        return ("Device features belong to the Defender for Endpoint API, whose permissions (Machine.*) are app "
+                "roles of the WindowsDefenderATP application and appear only in its tokens (audience "
+                "https://api.securitycenter.microsoft.com): check them with api: endpoint.")
+    if api == "endpoint":
+        return ("The Defender for Endpoint API has no incidents, alerts or hunting: check them with api: graph "
+                "(the default) or defender.")
+    return ("The Defender XDR API has no alerts endpoint (its alerts come inside incidents). Check alert permissions "
+            "with api: graph (SecurityAlert.Read.All, SecurityAlert.ReadWrite.All).")
 
 
 def missing_permissions(needed, granted):

@@ -25,6 +25,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import (
     entity,
     objects,
     owner,
+    require_items,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import (
     ApiError,
@@ -105,7 +106,7 @@ class Update(object):
     ENUM_OPTIONS = ()
 
     def __init__(self, resource, params):
-        self.resource = resource
+        self.resource = require_items(resource)
         self.params = params
         for name, enum in self.ENUM_OPTIONS:
             if params.get(name) is not None:

@@ -36,11 +36,21 @@ options:
         C(SecurityAlert.ReadWrite.All), C(ThreatHunting.Read.All). On the Defender API: C(Incident.Read.All),
         C(Incident.ReadWrite.All), C(AdvancedHunting.Read.All) (in user context C(Incident.Read),
         C(Incident.ReadWrite), C(AdvancedHunting.Read))."
-      - The alert features exist only on Graph; with O(api=defender) they are refused before any request.
+      - "Device features, on the Defender for Endpoint API (O(api=endpoint)): V(machine_read) reads devices
+        (C(Machine.Read.All)), V(machine_tag) tags them (C(Machine.ReadWrite.All)), V(machine_isolate) isolates and
+        releases them (C(Machine.Isolate)), V(machine_scan) runs antivirus scans (C(Machine.Scan)),
+        V(machine_collect_forensics) collects investigation packages (C(Machine.CollectForensics)),
+        V(machine_restrict_execution) restricts app execution (C(Machine.RestrictExecution)),
+        V(machine_stop_and_quarantine) stops and quarantines files (C(Machine.StopAndQuarantine)); in user context
+        the same without C(.All). They are app roles of the WindowsDefenderATP application and appear only in
+        tokens for C(https://api.securitycenter.microsoft.com), never in Graph's or the Defender XDR API's."
+      - A feature the chosen API does not have is refused before any request, naming the API to check it with.
+      - By default V(incident_read), or V(machine_read) with O(api=endpoint).
     type: list
     elements: str
-    choices: [incident_read, incident_write, alert_read, alert_write, hunting]
-    default: [incident_read]
+    choices: [incident_read, incident_write, alert_read, alert_write, hunting, machine_read, machine_tag,
+              machine_isolate, machine_scan, machine_collect_forensics, machine_restrict_execution,
+              machine_stop_and_quarantine]
   expiry_warning_days:
     description:
       - Warn about secrets and certificates that expire within this many days, from V(0) (only expired ones) to
@@ -181,7 +191,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._permissions 
 from ansible_collections.secops.m365_defender.plugins.module_utils._registration import read_registration
 
 ARGUMENT_SPEC = dict(
-    features=dict(type="list", elements="str", choices=list(FEATURES), default=["incident_read"]),
+    features=dict(type="list", elements="str", choices=list(FEATURES)),
     expiry_warning_days=dict(type="int", default=30),
 )
 

@@ -44,12 +44,12 @@ EXECUTION_CHOICES = ("auto", "module")
 class ControllerTask(TaskSessions):
     """What a module's run() uses of DefenderModule, on the controller."""
 
-    def __init__(self, params, check_mode, diff, display=None, progress=None):
+    def __init__(self, params, check_mode, diff, display=None, progress=None, api=None):
         self.params = params
         self.check_mode = check_mode
         self._diff = diff
         self.warnings = []
-        self.start_sessions(params, check_mode, display=display, progress=progress)
+        self.start_sessions(params, check_mode, display=display, progress=progress, api=api)
 
     def warn(self, warning):
         self.warnings.append(warning)
@@ -134,7 +134,8 @@ class ApiAction(ActionBase):
             if error:
                 return {"failed": True, "msg": error}
             task = ControllerTask(arguments.params, bool(self._task.check_mode), bool(self._task.diff),
-                                  display=self.show if self.SHOWS_SIGN_IN else None, progress=self.show_progress)
+                                  display=self.show if self.SHOWS_SIGN_IN else None, progress=self.show_progress,
+                                  api=getattr(self.MODULE, "API", None))
             result, warnings = run_action(task, self.action)
         return self.finish(result, task, arguments, warnings)
 

@@ -73,15 +73,16 @@ def test_service_principal_and_its_app_role_assignments(sandbox, http, tokens):
     assert sorted(names[item["appRoleId"]] for item in on_graph) == sorted(
         app_info(sandbox, "soc-responder")["permissions"][CONTOSO]["graph"])
     assert all(names[item["appRoleId"]] == item["value"] for item in on_graph)
-    assert {item["resourceDisplayName"] for item in assignments} == {"Microsoft Graph", "Microsoft Threat Protection"}
+    assert {item["resourceDisplayName"] for item in assignments} == {"Microsoft Graph", "Microsoft Threat Protection",
+                                                                     "WindowsDefenderATP"}
 
 
 def test_consented_tenants_have_a_service_principal(sandbox, http, tokens):
     token = tokens("soc-responder")
     reader = only(sandbox, http, token, "servicePrincipals", READER)
     assignments = get(sandbox, http, token, f"servicePrincipals/{reader['id']}/appRoleAssignments").json()["value"]
-    assert sorted(item["value"] for item in assignments) == ["Incident.Read.All", "SecurityAlert.Read.All",
-                                                             "SecurityIncident.Read.All"]
+    assert sorted(item["value"] for item in assignments) == ["Incident.Read.All", "Machine.Read.All",
+                                                             "SecurityAlert.Read.All", "SecurityIncident.Read.All"]
     missing = get(sandbox, http, token, "servicePrincipals(appId='1ab9d2e8-bb8a-465f-922e-a2fac1fe2ec9')")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "Request_ResourceNotFound"
 
@@ -91,7 +92,7 @@ def test_managed_identities_are_service_principals(sandbox, http, tokens):
     identity = only(sandbox, http, token, "servicePrincipals", "0afd78b2-ce70-4ee9-9c06-fcd86e9dc2ac")
     assert (identity["servicePrincipalType"], identity["id"]) == ("ManagedIdentity", "8f9c40fc-2e91-49e6-bd63-156d428cf6ab")
     assignments = get(sandbox, http, token, f"servicePrincipals/{identity['id']}/appRoleAssignments").json()["value"]
-    assert len(assignments) == 5
+    assert len(assignments) == 8  # Graph 3, Defender 2, Defender for Endpoint 3
 
 
 @pytest.mark.parametrize("name, tenant", [("soc-reader", CONTOSO), ("soc-responder", FABRIKAM)])

@@ -37,6 +37,14 @@ def test_documented_defaults(sandbox, http):
         "POST /api/advancedhunting/run": [{"calls": 45, "seconds": 60}],
         "POST /v1.0/security/runHuntingQuery": [{"calls": 45, "seconds": 60}],
         "POST /v1.0/security/microsoft.graph.security.runHuntingQuery": [{"calls": 45, "seconds": 60}],
+        **{route: [{"calls": 100, "seconds": 60}, {"calls": 1500, "seconds": 3600}] for route in (
+            "GET /api/machines", "GET /api/machines/{id}", "POST /api/machines/{id}/tags", "GET /api/machineactions",
+            "GET /api/machineactions/{id}", "POST /api/machines/{id}/isolate", "POST /api/machines/{id}/unisolate",
+            "POST /api/machines/{id}/runAntiVirusScan", "POST /api/machines/{id}/collectInvestigationPackage",
+            "POST /api/machines/{id}/restrictCodeExecution", "POST /api/machines/{id}/unrestrictCodeExecution",
+            "POST /api/machines/{id}/StopAndQuarantineFile")},
+        "GET /api/machineactions/{id}/GetPackageUri": [{"calls": 2, "seconds": 60}, {"calls": 120, "seconds": 3600}],
+        "GET /api/machineactions/{id}/getPackageUri": [{"calls": 2, "seconds": 60}, {"calls": 120, "seconds": 3600}],
     }
 
 

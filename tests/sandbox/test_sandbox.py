@@ -60,7 +60,7 @@ def test_sandbox_json_describes_the_scenario(sandbox):
     responder = app_info(sandbox, "soc-responder")
     assert responder["sign_in_audience"] == "AzureADMultipleOrgs"
     assert set(responder["permissions"]) == {CONTOSO, FABRIKAM}
-    assert app_info(sandbox, "soc-bare")["permissions"] == {FABRIKAM: {"graph": [], "defender": []}}
+    assert app_info(sandbox, "soc-bare")["permissions"] == {FABRIKAM: {"graph": [], "defender": [], "endpoint": []}}
 
 
 def test_certificate_files_match_the_thumbprint(sandbox):

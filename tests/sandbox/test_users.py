@@ -46,7 +46,7 @@ def test_sandbox_json_lists_users_and_the_public_client(sandbox):
     assert cli["client_id"] == CLI and cli["public_client"] is True and cli["secrets"] == []
     assert cli["delegated_permissions"] == {CONTOSO: {
         "graph": ["SecurityIncident.ReadWrite.All", "SecurityAlert.ReadWrite.All", "ThreatHunting.Read.All"],
-        "defender": ["Incident.ReadWrite", "AdvancedHunting.Read"],
+        "defender": ["Incident.ReadWrite", "AdvancedHunting.Read"], "endpoint": ["Machine.Read", "Machine.Isolate"],
         "users_without_consent": ["newhire@contoso.example"]}}
     assert app_info(sandbox, "soc-reader")["public_client"] is False
 

@@ -12,15 +12,19 @@ from .admin import Admin, Counters, Faults
 from .alerts import AlertsApi
 from .defender import DefenderApi
 from .directory import DirectoryApi
+from .endpoint import EndpointApi
+from .endpointadmin import EndpointAdmin
 from .graph import GraphApi
 from .httpd import ApiError, Request, Response, Router
 from .hunting import Hunting
 from .identity import TOKEN_ROUTE, Identity
 from .managed_identity import GRANT as MANAGED_IDENTITY, IMDS_ROUTE, ManagedIdentityEndpoint
+from .machineactions import EndpointStore
+from .package import PackageLinks
 from .ratelimit import RateLimiter
 from .scenario import ScenarioError
 from .store import IncidentStore
-from .tokens import DEFENDER, GRAPH, TokenRejected, TokenService
+from .tokens import DEFENDER, ENDPOINT, GRAPH, TokenRejected, TokenService
 from .updates import IncidentUpdater
 
 
@@ -38,16 +42,21 @@ class Sandbox:
         self.managed_identity = ManagedIdentityEndpoint(scenario, self._tokens, clock)
         updater = IncidentUpdater(self.store, scenario, clock)
         hunter = Hunting(self.store, scenario, start)
+        endpoint_store = EndpointStore(self.store, start, time_scale, clock)
+        endpoint = EndpointApi(endpoint_store, PackageLinks(time_scale), self._tokens, updater)
+        endpoint_routes = endpoint.routes()
+        self._endpoint_routes = frozenset(route.name for route in endpoint_routes)
         apis = [*GraphApi(self.store, self._tokens, clock, updater, hunter).routes(),
                 *AlertsApi(self.store, self._tokens, clock, updater).routes(),
                 *DirectoryApi(scenario, self._tokens, pki, clock, start).routes(),
-                *DefenderApi(self.store, self._tokens, clock, updater, hunter).routes()]
+                *DefenderApi(self.store, self._tokens, clock, updater, hunter).routes(),
+                *endpoint_routes, *endpoint.download_routes()]
         try:
             self.limits = RateLimiter(scenario.rate_limits, tuple(route.name for route in apis), time_scale)
         except ValueError as exc:
             raise ScenarioError(f"rate_limits: {exc}") from None
         admin = [*Admin(self.counters, self.faults, self.limits, self.store, scenario).routes(),
-                 *self.identity.admin_routes()]
+                 *EndpointAdmin(endpoint_store, scenario).routes(), *self.identity.admin_routes()]
         self.router = Router([*admin, *apis, *self.managed_identity.routes(), *self.identity.routes()])
 
     def handle(self, request: Request) -> Response:
@@ -88,7 +97,7 @@ class Sandbox:
         """A 429 when the caller (the app and tenant of a valid token) is over a limit of the route's rule."""
         if route is None or not self.limits.covers(route.name):
             return None
-        api = GRAPH if family == errors.GRAPH else DEFENDER
+        api = ENDPOINT if route.name in self._endpoint_routes else GRAPH if family == errors.GRAPH else DEFENDER
         try:
             claims = self._tokens.verify(request.headers.get("Authorization"), api, self._clock())
         except TokenRejected:

@@ -10,7 +10,8 @@ from . import access, errors, kql, odata, timefmt, updates
 from .access import Permission
 from .httpd import ApiError, Request, Response, Route
 from .model import DETECTIONS, ENTITY_KEYS, SERVICES, Incident
-from .tokens import BAD_SIGNATURE, DEFENDER, EXPIRED, MALFORMED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE, TokenRejected
+from .tokens import (BAD_SIGNATURE, DEFENDER, ENDPOINT, EXPIRED, MALFORMED, MISSING, UNKNOWN_TENANT, WRONG_AUDIENCE,
+                     TokenRejected)
 
 READ_INCIDENTS = Permission(("Incident.ReadWrite.All", "Incident.Read.All"), ("Incident.ReadWrite", "Incident.Read"))
 UPDATE_INCIDENTS = Permission(("Incident.ReadWrite.All",), ("Incident.ReadWrite",))
@@ -47,13 +48,15 @@ UPDATE_FIELDS = {
     "comment": updates.Field("comment", updates.COMMENT),
 }
 
+DEFENDER_RESOURCE = "https://api.security.microsoft.com"
+AUDIENCES = {DEFENDER: DEFENDER_RESOURCE, ENDPOINT: "https://api.securitycenter.microsoft.com"}
 _UNAUTHORIZED = {
     MISSING: "Authorization has been denied for this request: no bearer token.",
     MALFORMED: "Authorization has been denied for this request: the access token is malformed.",
     BAD_SIGNATURE: "Authorization has been denied for this request: the access token signature is invalid.",
     EXPIRED: "Authorization has been denied for this request: the access token has expired or is not yet valid.",
     WRONG_AUDIENCE: "Authorization has been denied for this request: the access token is not for this API "
-                    "(audience must be https://api.security.microsoft.com).",
+                    f"(audience must be {DEFENDER_RESOURCE}).",
     UNKNOWN_TENANT: "Authorization has been denied for this request: unknown tenant.",
 }
 INCIDENT_SCHEMA = odata.Schema("Incident", {
@@ -136,19 +139,27 @@ class DefenderApi:
                     "Results": result.rows})
 
     def _authorize(self, request: Request, permission: Permission) -> dict:
-        """Verifies the bearer token for the Defender API and that it carries one of the permissions."""
-        try:
-            claims = self._tokens.verify(request.headers.get("Authorization"), DEFENDER, self._clock())
-        except TokenRejected as exc:
-            raise _fail(request, 401, "Unauthorized", _UNAUTHORIZED[exc.reason]) from None
-        if access.allows(claims, permission):
-            return claims
-        if access.is_delegated(claims):
-            raise _fail(request, 403, "Forbidden", f"The user does not have any of the required delegated permissions "
-                        f"({', '.join(permission.scopes)}) to access the resource. Scopes on the request: "
-                        f"'{claims.get('scp', '')}'.")
-        raise _fail(request, 403, "Forbidden", f"The application does not have any of the required application "
-                    f"permissions ({', '.join(permission.application)}) to access the resource.")
+        return authorize(request, self._tokens, self._clock(), permission)
+
+
+def authorize(request: Request, tokens, now, permission: Permission, api: str = DEFENDER) -> dict:
+    """Verifies the bearer token for ``api`` (the Defender API, or the Defender for Endpoint API on the same host)
+    and that it carries one of the permissions; the Defender API's 401 or 403 otherwise."""
+    try:
+        claims = tokens.verify(request.headers.get("Authorization"), api, now)
+    except TokenRejected as exc:
+        message = _UNAUTHORIZED[exc.reason]
+        if exc.reason == WRONG_AUDIENCE:
+            message = message.replace(DEFENDER_RESOURCE, AUDIENCES[api])
+        raise _fail(request, 401, "Unauthorized", message) from None
+    if access.allows(claims, permission):
+        return claims
+    if access.is_delegated(claims):
+        raise _fail(request, 403, "Forbidden", f"The user does not have any of the required delegated permissions "
+                    f"({', '.join(permission.scopes)}) to access the resource. Scopes on the request: "
+                    f"'{claims.get('scp', '')}'.")
+    raise _fail(request, 403, "Forbidden", f"The application does not have any of the required application "
+                f"permissions ({', '.join(permission.application)}) to access the resource.")
 
 
 def _check_options(request: Request, allowed: tuple) -> None:

@@ -18,8 +18,11 @@ from .tokens import service_principal_id
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 DEFENDER_APP_ID = "8ee8fdad-f234-4243-8f3b-15c294843740"
+ENDPOINT_APP_ID = "fc780465-2017-40d4-a0c5-307022471b92"
 MICROSOFT_SERVICES_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
-RESOURCE_APPS = {"graph": (GRAPH_APP_ID, "Microsoft Graph"), "defender": (DEFENDER_APP_ID, "Microsoft Threat Protection")}
+RESOURCE_APPS = {"graph": (GRAPH_APP_ID, "Microsoft Graph"),
+                 "defender": (DEFENDER_APP_ID, "Microsoft Threat Protection"),
+                 "endpoint": (ENDPOINT_APP_ID, "WindowsDefenderATP")}
 READ_DIRECTORY = Permission(("Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
                              "Directory.ReadWrite.All"))
 KNOWN_ROLES = {
@@ -28,11 +31,15 @@ KNOWN_ROLES = {
               "Application.ReadWrite.All", "Directory.Read.All"),
     "defender": ("Incident.Read.All", "Incident.ReadWrite.All", "AdvancedHunting.Read.All", "Alert.Read.All",
                  "Alert.ReadWrite.All"),
+    "endpoint": ("Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate", "Machine.Scan",
+                 "Machine.CollectForensics", "Machine.RestrictExecution", "Machine.StopAndQuarantine"),
 }
 KNOWN_SCOPES = {
     "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "SecurityAlert.Read.All",
               "ThreatHunting.Read.All", "User.Read"),
     "defender": ("Incident.Read", "Incident.ReadWrite", "AdvancedHunting.Read"),
+    "endpoint": ("Machine.Read", "Machine.ReadWrite", "Machine.Isolate", "Machine.Scan", "Machine.CollectForensics",
+                 "Machine.RestrictExecution", "Machine.StopAndQuarantine"),
 }
 ROLE, SCOPE = "Role", "Scope"
 _NAMESPACE = uuid.UUID("0d7c3a52-6f0e-4b8e-a7f4-5c2d9e8b1a60")
@@ -162,7 +169,7 @@ class DirectoryApi:
                  "usage": "Verify"}]
 
     def _service_principals(self, tenant_id: str) -> list:
-        """Every service principal of a tenant: the scenario's apps there, its managed identities, the two APIs."""
+        """Every service principal of a tenant: the scenario's apps there, its managed identities, the three APIs."""
         apps = [{"id": service_principal_id(app.client_id, tenant_id), "appId": app.client_id, "displayName": app.name,
                  "appOwnerOrganizationId": app.home_tenant, "servicePrincipalType": "Application",
                  "signInAudience": app.sign_in_audience, "accountEnabled": True, "alternativeNames": [],

@@ -1,4 +1,5 @@
-"""A small OData ``$filter`` compiler: ``eq ne gt ge lt le``, ``in (...)``, ``and``, ``or`` and parentheses.
+"""A small OData ``$filter`` compiler: ``eq ne gt ge lt le``, ``in (...)``, ``and``, ``or`` and parentheses, and
+``any`` over a collection of strings in the one form ``tags/any(t: t eq 'x')``.
 
 Strings are single-quoted (``''`` escapes a quote), date-times are unquoted ISO-8601, ``null`` is null. The
 left side of a comparison is a property, the right side a literal. Anything else is refused with a message
@@ -14,13 +15,14 @@ from typing import Callable, Optional
 from .timefmt import parse_datetime
 
 STRING, ENUM, DATETIME = "Edm.String", "Enum", "Edm.DateTimeOffset"
+STRINGS = "Collection(Edm.String)"  # filterable only through ``name/any(x: x eq '...')``
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<string>'(?:[^']|'')*')
   | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)
   | (?P<number>-?\d+(?:\.\d+)?)
-  | (?P<punctuation>[(),])
+  | (?P<punctuation>[(),:])
   | (?P<word>[A-Za-z_][A-Za-z0-9_./]*)
 """, re.VERBOSE | re.IGNORECASE)
 
@@ -135,12 +137,38 @@ class _Parser:
         if text.lower() in _UNSUPPORTED_WORDS:
             raise FilterError(f"The '{text}' operator is not supported by this API.")
         token = self.peek()
+        if text.lower().endswith("/any") and token and token[1] == "(":
+            return self._any(text[: -len("/any")])
         if token and token[1] == "(":
             raise FilterError(f"The function '{text}' is not supported by this API.")
         return self._comparison(text)
 
+    def _any(self, name: str) -> Callable:
+        """``name/any(x: x eq 'value')``: some member of the collection equals the value."""
+        prop = self._schema.property(name)
+        if prop.type != STRINGS:
+            raise FilterError(f"The 'any' operator needs a collection; '{name}' is of type '{prop.type}'.")
+        self._expect_punctuation("(")
+        kind, variable, position = self._next("a range variable")
+        if kind != "word":
+            raise FilterError(f"Syntax error: expected a range variable at position {position}, found '{variable}'.")
+        self._expect_punctuation(":")
+        kind, text, position = self._next("the range variable")
+        if text != variable or not self._accept_word("eq"):
+            raise FilterError(f"Only '{name}/any({variable}: {variable} eq '...')' is supported in an 'any' "
+                              f"expression (at position {position}).")
+        kind, literal, position = self._next("a value")
+        if kind != "string":
+            raise FilterError(f"Syntax error: expected a quoted string at position {position}, found '{literal}'.")
+        self._expect_punctuation(")")
+        value = literal[1:-1].replace("''", "'")
+        return lambda item: value in (prop.getter(item) or ())
+
     def _comparison(self, name: str) -> Callable:
         prop = self._schema.property(name)
+        if prop.type == STRINGS:
+            raise FilterError(f"The property '{name}' is a collection: filter it with "
+                              f"'{name}/any(x: x eq 'value')'.")
         kind, word, position = self._next("an operator")
         word = word.lower()
         if kind == "word" and word == "in":

@@ -14,6 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+# The Defender for Endpoint API's machine and machine action routes (each page documents 100 a minute and 1,500 an
+# hour); GetPackageUri has its own documented limit.
+ENDPOINT_ROUTES = ["GET /api/machines", "GET /api/machines/{id}", "POST /api/machines/{id}/tags",
+                   "GET /api/machineactions", "GET /api/machineactions/{id}",
+                   *(f"POST /api/machines/{{id}}/{action}" for action in (
+                       "isolate", "unisolate", "runAntiVirusScan", "collectInvestigationPackage",
+                       "restrictCodeExecution", "unrestrictCodeExecution", "StopAndQuarantineFile"))]
 # docs/microsoft-apis.md §5. Graph's incident routes have no documented limit.
 DEFAULT_RULES = (
     {"name": "defender-incidents", "routes": ["GET /api/incidents", "PATCH /api/incidents/{id}"],
@@ -24,6 +31,11 @@ DEFAULT_RULES = (
     {"name": "graph-hunting", "routes": ["POST /v1.0/security/runHuntingQuery",
                                          "POST /v1.0/security/microsoft.graph.security.runHuntingQuery"],
      "limits": [{"calls": 45, "seconds": 60}]},
+    {"name": "endpoint", "routes": ENDPOINT_ROUTES, "limits": [{"calls": 100, "seconds": 60},
+                                                               {"calls": 1500, "seconds": 3600}]},
+    {"name": "endpoint-package-uri", "routes": ["GET /api/machineactions/{id}/GetPackageUri",
+                                                "GET /api/machineactions/{id}/getPackageUri"],
+     "limits": [{"calls": 2, "seconds": 60}, {"calls": 120, "seconds": 3600}]},
 )
 
 

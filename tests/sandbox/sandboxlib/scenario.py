@@ -10,7 +10,7 @@ from typing import Optional
 
 from .timefmt import parse_datetime
 
-API_NAMES = ("graph", "defender")
+API_NAMES = ("graph", "defender", "endpoint")
 SIGN_IN_AUDIENCES = ("AzureADMyOrg", "AzureADMultipleOrgs")
 USER_STATES = ("enabled", "locked", "disabled", "password_expired", "mfa_required")
 SYSTEM_ASSIGNED, USER_ASSIGNED = "system_assigned", "user_assigned"

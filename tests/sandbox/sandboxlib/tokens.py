@@ -12,6 +12,7 @@ from .pki import KeyPair
 
 GRAPH = "graph"
 DEFENDER = "defender"
+ENDPOINT = "endpoint"  # the Defender for Endpoint API (WindowsDefenderATP): its own audience, the Defender API's host
 
 # Resource (token audience) -> API, for every cloud of docs/microsoft-apis.md §7; the sandbox serves them all on one host.
 RESOURCES = {
@@ -21,6 +22,11 @@ RESOURCES = {
     "https://api.security.microsoft.com": DEFENDER,
     "https://api-gcc.security.microsoft.us": DEFENDER,
     "https://api-gov.security.microsoft.us": DEFENDER,
+    "https://api.securitycenter.microsoft.com": ENDPOINT,
+    "https://api-gcc.securitycenter.microsoft.us": ENDPOINT,
+    "https://api-gov.securitycenter.microsoft.us": ENDPOINT,
+    # the WindowsDefenderATP app's identifier URI, which Microsoft's user-context examples ask for
+    "https://securitycenter.onmicrosoft.com/windowsatpservice": ENDPOINT,
 }
 
 DEFAULT_USER_RESOURCE = "https://graph.microsoft.com"

@@ -162,18 +162,18 @@ class IncidentUpdater:
 
     def update(self, claims: dict, incident_id: int, changes: dict) -> Optional[Incident]:
         """The updated incident, None if the tenant has no such incident; raises Misfit."""
-        author = self._author(claims)
+        author = self.author(claims)
         now = self._clock()
         return self._store.update(claims["tid"], incident_id, lambda incident: apply(incident, changes, author, now))
 
     def update_alert(self, claims: dict, alert_id: str, changes: dict) -> Optional[tuple]:
         """(the updated alert, its incident), None if the tenant has no such alert; raises Misfit."""
-        author = self._author(claims)
+        author = self.author(claims)
         now = self._clock()
         return self._store.update_alert(claims["tid"], alert_id,
                                         lambda alert: apply_to_alert(alert, changes, author, now))
 
-    def _author(self, claims: dict) -> str:
+    def author(self, claims: dict) -> str:
         """The signed-in user's UPN for delegated tokens, else the app's (or managed identity's) name."""
         if claims.get("upn"):
             return str(claims["upn"])

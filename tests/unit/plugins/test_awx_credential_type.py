@@ -45,6 +45,7 @@ EXPECTED_ENV = {
     'M365D_LOGIN_URL': 'login_url',
     'M365D_GRAPH_URL': 'graph_url',
     'M365D_DEFENDER_URL': 'defender_url',
+    'M365D_REGION': 'region',
     'M365D_CA_PATH': 'ca_path',
 }
 SECRET_INPUTS = {'client_secret', 'client_certificate', 'client_certificate_password'}
@@ -189,6 +190,7 @@ def test_job_env_with_client_secret(credential_type, tmp_path):
     # No certificate, no CA: the paths stay empty, so the modules see them as not given.
     assert env['AZURE_CLIENT_CERTIFICATE_PATH'] == ''
     assert env['M365D_CA_PATH'] == ''
+    assert env['M365D_REGION'] == '', 'no region: the module option has no choices, so empty means none'
     # api and cloud have choices: an empty value would fail the modules' argument checks.
     values = module_values(env)
     assert values['api'] in API_CHOICES and values['api'] == 'graph'

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
+from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import URL_OPTIONS, resolve_endpoints
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 
 # docs/microsoft-apis.md §7, written out by hand: (cloud, api) -> (login, API base URL, resource, scope).
@@ -30,6 +30,19 @@ EXPECTED = {
                        "https://dod-graph.microsoft.us", "https://dod-graph.microsoft.us/.default"),
     ("dod", "defender"): ("https://login.microsoftonline.us", "https://api-gov.security.microsoft.us/api",
                           "https://api-gov.security.microsoft.us", "https://api-gov.security.microsoft.us/.default"),
+    # The Defender for Endpoint API: in the global cloud on the Defender XDR API's host, with its own audience.
+    ("global", "endpoint"): ("https://login.microsoftonline.com", "https://api.security.microsoft.com/api",
+                             "https://api.securitycenter.microsoft.com",
+                             "https://api.securitycenter.microsoft.com/.default"),
+    ("gcc", "endpoint"): ("https://login.microsoftonline.com", "https://api-gcc.securitycenter.microsoft.us/api",
+                          "https://api-gcc.securitycenter.microsoft.us",
+                          "https://api-gcc.securitycenter.microsoft.us/.default"),
+    ("gcc_high", "endpoint"): ("https://login.microsoftonline.us", "https://api-gov.securitycenter.microsoft.us/api",
+                               "https://api-gov.securitycenter.microsoft.us",
+                               "https://api-gov.securitycenter.microsoft.us/.default"),
+    ("dod", "endpoint"): ("https://login.microsoftonline.us", "https://api-gov.securitycenter.microsoft.us/api",
+                          "https://api-gov.securitycenter.microsoft.us",
+                          "https://api-gov.securitycenter.microsoft.us/.default"),
 }
 
 
@@ -57,7 +70,7 @@ def test_overrides_replace_hosts_but_never_the_scope(cloud, api):
     endpoints = resolve_endpoints(api=api, cloud=cloud, login_url="https://login.sandbox.test:8443", **overrides)
     login, api_url, resource, scope = EXPECTED[(cloud, api)]
     assert endpoints.login_url == "https://login.sandbox.test:8443"
-    assert endpoints.api_url == overrides["%s_url" % api] + ("/v1.0" if api == "graph" else "/api")
+    assert endpoints.api_url == overrides[URL_OPTIONS[api]] + ("/v1.0" if api == "graph" else "/api")
     assert endpoints.resource == resource
     assert endpoints.scope == scope
     assert endpoints.instance_discovery is False
@@ -124,3 +137,22 @@ def test_unknown_api_or_cloud(kwargs, option):
         resolve_endpoints(**kwargs)
     assert "'%s'" % option in raised.value.message
     assert list(kwargs.values())[0] in raised.value.message
+
+
+@pytest.mark.parametrize("region", ["us", "eu", "uk", "au", "swa", "ina"])
+def test_a_region_picks_the_defender_for_endpoint_apis_regional_host(region):
+    endpoints = resolve_endpoints(api="endpoint", region=region)
+    assert endpoints.api_url == "https://%s.api.security.microsoft.com/api" % region
+    assert endpoints.scope == "https://api.securitycenter.microsoft.com/.default", "the audience stays the same"
+    assert resolve_endpoints(api="endpoint", region=region, defender_url="https://x.test").api_url == "https://x.test/api"
+
+
+@pytest.mark.parametrize("cloud, region, words", [
+    ("global", "mars", ["'region'", "us, eu, uk, au, swa, ina", "mars"]),
+    ("gcc", "us", ["'region'", "global cloud only"]),
+])
+def test_a_region_that_does_not_exist_is_refused(cloud, region, words):
+    with pytest.raises(InputError) as raised:
+        resolve_endpoints(api="endpoint", cloud=cloud, region=region)
+    for word in words:
+        assert word in raised.value.message

@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._permissions import (
+    DEVICE_FEATURES,
     FEATURES,
     granted_permissions,
     missing_permissions,
@@ -21,8 +22,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._permissions 
 )
 
 ALL = list(FEATURES)
-# What the Defender XDR API has: it has no alerts endpoint.
-DEFENDER_ALL = [feature for feature in FEATURES if not feature.startswith("alert_")]
+# What each API has: the Defender XDR API has no alerts endpoint, devices are the Defender for Endpoint API's.
+GRAPH_ALL = [feature for feature in FEATURES if feature not in DEVICE_FEATURES]
+DEFENDER_ALL = [feature for feature in GRAPH_ALL if not feature.startswith("alert_")]
 
 
 @pytest.mark.parametrize("api, context, features, needed", [
@@ -32,10 +34,15 @@ DEFENDER_ALL = [feature for feature in FEATURES if not feature.startswith("alert
     ("defender", "application", ["incident_write"], ["Incident.ReadWrite.All"]),
     ("defender", "user", ["incident_read", "hunting"], ["AdvancedHunting.Read", "Incident.Read"]),
     ("defender", "user", ["hunting", "hunting"], ["AdvancedHunting.Read"]),
-    ("graph", "application", [], []),
+    ("graph", "application", [], ["SecurityIncident.Read.All"]),
+    ("endpoint", "application", [], ["Machine.Read.All"]),
+    ("endpoint", "application", list(DEVICE_FEATURES), [
+        "Machine.CollectForensics", "Machine.Isolate", "Machine.ReadWrite.All", "Machine.RestrictExecution",
+        "Machine.Scan", "Machine.StopAndQuarantine"]),
+    ("endpoint", "user", ["machine_read", "machine_isolate"], ["Machine.Isolate", "Machine.Read"]),
     # The ReadWrite permission that writing needs covers reading: Read is not asked for besides it.
-    ("graph", "application", ALL, ["SecurityAlert.ReadWrite.All", "SecurityIncident.ReadWrite.All",
-                                   "ThreatHunting.Read.All"]),
+    ("graph", "application", GRAPH_ALL, ["SecurityAlert.ReadWrite.All", "SecurityIncident.ReadWrite.All",
+                                         "ThreatHunting.Read.All"]),
     ("defender", "application", DEFENDER_ALL, ["AdvancedHunting.Read.All", "Incident.ReadWrite.All"]),
     ("defender", "user", DEFENDER_ALL, ["AdvancedHunting.Read", "Incident.ReadWrite"]),
     ("graph", "application", ["alert_read"], ["SecurityAlert.Read.All"]),
@@ -50,7 +57,19 @@ def test_unknown_feature():
     with pytest.raises(InputError) as raised:
         needed_permissions("graph", "application", ["incident_read", "alerts", "delete"])
     assert "alerts, delete" in raised.value.message
-    assert "incident_read, incident_write, alert_read, alert_write, hunting" in raised.value.message
+    assert "incident_read, incident_write, alert_read, alert_write, hunting, machine_read" in raised.value.message
+
+
+@pytest.mark.parametrize("api, features, words", [
+    ("graph", ["machine_isolate"], ["machine_isolate", "graph API does not have", "api: endpoint",
+                                    "https://api.securitycenter.microsoft.com"]),
+    ("endpoint", ["incident_read", "hunting"], ["incident_read, hunting", "api: graph"]),
+])
+def test_features_of_another_api_are_refused_naming_the_api_to_use(api, features, words):
+    with pytest.raises(InputError) as raised:
+        needed_permissions(api, "application", features)
+    for word in words:
+        assert word in raised.value.message
 
 
 @pytest.mark.parametrize("context", ["application", "user"])

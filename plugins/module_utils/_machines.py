@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, secops.m365_defender contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Devices of the Defender for Endpoint API (/api/machines): the resource, machine_info's filters, one device."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.secops.m365_defender.plugins.module_utils._api import Enum, Resource
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._http import Limit
+from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
+    Listing,
+    Query,
+    get_item,
+    list_items,
+    odata_string,
+)
+
+# Microsoft documents 100 calls a minute and 1,500 an hour per tenant for the machine and machine action APIs.
+ENDPOINT_RATE = (
+    Limit("endpoint", 100, 60, "the Defender for Endpoint API", "calls"),
+    Limit("endpoint-hour", 1500, 3600, "the Defender for Endpoint API", "calls"),
+)
+
+HEALTH_STATUS = Enum("health_status", endpoint=("Active", "Inactive", "ImpairedCommunication", "NoSensorData",
+                                                "NoSensorDataImpairedCommunication", "Unknown"))
+RISK_SCORE = Enum("risk_score", endpoint=("None", "Informational", "Low", "Medium", "High"))
+EXPOSURE_LEVEL = Enum("exposure_level", endpoint=("None", "Low", "Medium", "High"))
+ONBOARDING_STATUS = Enum("onboarding_status", endpoint=("Onboarded", "CanBeOnboarded", "Unsupported",
+                                                        "InsufficientInfo"))
+
+
+class Machines(Resource):
+    """The Defender for Endpoint API's devices."""
+
+    name = "endpoint"
+    title = "the Defender for Endpoint API"
+    kind = "device"
+    id_option = "machine_id"
+    path = "/machines"
+    id_field = "id"
+    max_page_size = 10000
+    fields = {"health_status": "healthStatus", "risk_score": "riskScore", "exposure_level": "exposureLevel",
+              "onboarding_status": "onboardingStatus", "os_platform": "osPlatform", "name": "computerDnsName",
+              "last_seen": "lastSeen"}
+    server_filters = frozenset(list(fields) + ["tag"])  # tag: machineTags/any(...), see MachineQuery
+    list_rate = get_rate = update_rate = ENDPOINT_RATE
+
+    def check_id(self, item_id):
+        # A device id is 40 hexadecimal digits (a SHA-1); the API also takes a device's DNS name in its place.
+        if not re.match(r"^[0-9A-Fa-f]{40}\Z", str(item_id)):
+            raise InputError("Option 'machine_id' must be a device id of the Defender for Endpoint API: 40 "
+                             "hexadecimal digits, got %r. To name a device by its DNS name, use 'name'." % (item_id,))
+        return str(item_id).lower()
+
+
+MACHINES = Machines()
+
+
+class MachineQuery(Query):
+    """machine_info's filters; the API applies them all."""
+
+    ENUM_FILTERS = (("health_status", HEALTH_STATUS), ("risk_score", RISK_SCORE), ("exposure_level", EXPOSURE_LEVEL),
+                    ("onboarding_status", ONBOARDING_STATUS))
+    TEXT_FILTERS = ("os_platform", "name")
+    TIME_FILTERS = (("last_seen", "last_seen_after"),)
+
+    def __init__(self, resource, params, now=None):
+        super(MachineQuery, self).__init__(resource, params, now)
+        self.tags = [_tag(tag) for tag in params.get("tag") or []]
+
+    @property
+    def given(self):
+        return super(MachineQuery, self).given + (["tag"] if self.tags else [])
+
+    def server_filter(self):
+        clauses = [super(MachineQuery, self).server_filter()]
+        if self.tags:
+            any_of = ["machineTags/any(tag: tag eq %s)" % odata_string(tag) for tag in self.tags]
+            clauses.append(any_of[0] if len(any_of) == 1 else "(%s)" % " or ".join(any_of))
+        return " and ".join(clause for clause in clauses if clause)
+
+
+def _tag(tag):
+    if not isinstance(tag, str) or not tag.strip():
+        raise InputError("Option 'tag' must hold non-empty strings, got %r." % (tag,))
+    return tag
+
+
+def read_machines(client, params):
+    """The devices machine_info's options ask for: a Listing (one device by id or by name, or a filtered list)."""
+    query = MachineQuery(MACHINES, params)
+    limit = params.get("limit")
+    if limit is not None and limit < 1:
+        raise InputError("Option 'limit' must be 1 or more, got %d." % limit)
+    if params.get("machine_id"):
+        machine = get_item(client, MACHINES, params["machine_id"])
+        return Listing([machine] if machine else [])
+    return list_items(client, MACHINES, query, limit=limit)
