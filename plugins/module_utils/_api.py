@@ -438,7 +438,7 @@ def require_items(resource):
     if resource.path is None:
         raise InputError(
             "Option 'api' is '%s', but %s has no %ss: use api: graph (the default) or defender. The Defender for "
-            "Endpoint API serves devices (secops.m365_defender.machine_info)." % (
+            "Endpoint API serves devices (secops.m365_defender.machine_info, machine_action, machine_tag)." % (
                 resource.name, resource.title, resource.kind))
     return resource
 

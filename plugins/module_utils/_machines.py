@@ -10,8 +10,8 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.secops.m365_defender.plugins.module_utils._api import Enum, Resource
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._api import Enum, Resource, entity
+from ansible_collections.secops.m365_defender.plugins.module_utils._errors import ApiError, InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import Limit
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     Listing,
@@ -20,7 +20,10 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
     list_items,
     odata_string,
 )
+from ansible_collections.secops.m365_defender.plugins.module_utils._update import _read
 
+# How many devices of one name a failure lists.
+NAME_MATCHES_SHOWN = 10
 # Microsoft documents 100 calls a minute and 1,500 an hour per tenant for the machine and machine action APIs.
 ENDPOINT_RATE = (
     Limit("endpoint", 100, 60, "the Defender for Endpoint API", "calls"),
@@ -102,3 +105,44 @@ def read_machines(client, params):
         machine = get_item(client, MACHINES, params["machine_id"])
         return Listing([machine] if machine else [])
     return list_items(client, MACHINES, query, limit=limit)
+
+
+def check_device_options(params):
+    """Exactly one of machine_id and name, checked here so that both execution paths say the same."""
+    machine_id, name = params.get("machine_id"), params.get("name")
+    if machine_id is not None and name is not None:
+        raise InputError("Options 'machine_id' and 'name' are mutually exclusive: name the device by its id or by its "
+                         "DNS name, not both.")
+    if machine_id is None and name is None:
+        raise InputError("One of the options 'machine_id' (the device's id, 40 hexadecimal digits) or 'name' (its "
+                         "DNS name) is required.")
+    if name is not None:
+        if not name.strip():
+            raise InputError("Option 'name' must be a device's DNS name, got an empty string.")
+        return None
+    return MACHINES.check_id(machine_id)
+
+
+def find_machine(client, params):
+    """(machine id, device): by id (GET /api/machines/{id}) or by DNS name (a $filter listing)."""
+    machine_id = check_device_options(params)
+    if machine_id is not None:
+        return machine_id, _read(client, MACHINES, machine_id)
+    name = params["name"]
+    listing = list_items(client, MACHINES, MachineQuery(MACHINES, {"name": name}), limit=NAME_MATCHES_SHOWN)
+    devices = listing.items
+    if not devices:
+        raise ApiError("No device is named %s in tenant %s (%s API)." % (name, client.tenant, MACHINES.name),
+                       status=404, tenant_id=client.tenant)
+    if len(devices) > 1:
+        raise ApiError("%s devices are named %s in tenant %s: %s. Name one by 'machine_id'." % (
+            "At least %d" % len(devices) if len(devices) >= NAME_MATCHES_SHOWN else len(devices), name,
+            client.tenant, ", ".join(str(device.get("id")) for device in devices)), tenant_id=client.tenant)
+    device = devices[0]
+    where = "GET %s" % client.absolute(MACHINES.path)
+    entity(MACHINES, device, where, tenant=client.tenant)
+    try:
+        return MACHINES.check_id(device[MACHINES.id_field]), device
+    except InputError:
+        raise ApiError("%s answered device %r for name %s, whose id is not 40 hexadecimal digits; refusing to use "
+                       "it in a request." % (where, device[MACHINES.id_field], name), tenant_id=client.tenant)

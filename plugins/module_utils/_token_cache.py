@@ -12,9 +12,9 @@ import errno
 import json
 import os
 import stat
-import tempfile
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
+from ansible_collections.secops.m365_defender.plugins.module_utils._files import FolderError, write_private
 
 try:
     import fcntl
@@ -145,25 +145,12 @@ class TokenCacheFile(object):
                     self.remember(entry["secret"])
 
     def _save(self):
-        folder = os.path.dirname(self.path)
         try:
-            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".%s." % os.path.basename(self.path))
+            write_private(self.path, lambda stream: stream.write(self.cache.serialize()))
+        except FolderError as exc:
+            raise self._file_error(os.path.dirname(self.path), exc, "the folder of token_cache_path")
         except OSError as exc:
-            raise self._file_error(folder, exc, "the folder of token_cache_path")
-        try:
-            os.fchmod(handle, FILE_MODE)
-            with os.fdopen(handle, "w") as stream:
-                stream.write(self.cache.serialize())
-                stream.flush()
-                os.fsync(stream.fileno())
-            # rename() replaces whatever is at the path, a link included, and never writes through one.
-            os.replace(temporary, self.path)
-        except BaseException as exc:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            if isinstance(exc, OSError):
-                raise self._file_error(self.path, exc, "token_cache_path")
-            raise
+            raise self._file_error(self.path, exc, "token_cache_path")
 
     @staticmethod
     def _file_error(path, exc, what):

@@ -466,6 +466,17 @@ def test_forced_cancellation_and_counts(sandbox, http, responder):
     wait_for(sandbox, http, responder, restrict["id"], "Succeeded")
 
 
+def test_a_forced_in_progress_action_stays_open_until_the_machines_are_reset(sandbox, http, responder):
+    machine_id = machine_ids(sandbox, http)[8]
+    force(sandbox, http, machine_id, "InProgress")
+    scan = act(sandbox, http, responder, machine_id, "runAntiVirusScan", {"Comment": "c", "ScanType": "Quick"}).json()
+    wait_for(sandbox, http, responder, scan["id"], "InProgress")
+    time.sleep(2.5)  # past the 1.8 s an action takes at this time scale
+    assert api(sandbox, http, responder, f"machineactions/{scan['id']}").json()["status"] == "InProgress"
+    again = act(sandbox, http, responder, machine_id, "runAntiVirusScan", {"Comment": "c", "ScanType": "Full"})
+    assert again.status_code == 400, "still open: a second one of its type is refused"
+
+
 @pytest.mark.parametrize("body, status", [({"outcome": "Succeeded"}, 400), ({"outcome": "Failed", "count": 0}, 400),
                                           ({"outcome": "Failed", "extra": 1}, 400), ({}, 400)])
 def test_bad_forced_outcomes(sandbox, http, body, status):

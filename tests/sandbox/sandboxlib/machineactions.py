@@ -23,7 +23,9 @@ RUNNING_SECONDS = 120
 TYPES = ("Isolate", "Unisolate", "RunAntiVirusScan", "CollectInvestigationPackage", "RestrictCodeExecution",
          "UnrestrictCodeExecution", "StopAndQuarantineFile")
 STATUSES = ("Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "Cancelled")
-FORCIBLE_OUTCOMES = ("Failed", "TimeOut", "Cancelled")
+# "InProgress": the action stays in progress until the tenant's machines are reset (for tests of open actions).
+FORCIBLE_OUTCOMES = ("Failed", "TimeOut", "Cancelled", "InProgress")
+_STUCK = datetime.timedelta(days=3650)
 # HRESULT of a failed action (E_FAIL) and of a timed-out one (ERROR_TIMEOUT as an HRESULT)
 _ERRORS = {"Failed": -2147467259, "TimeOut": -2147023436}
 
@@ -127,6 +129,8 @@ class EndpointStore:
             outcome = forced.popleft() if forced else "Succeeded"
             started = now + datetime.timedelta(seconds=PENDING_SECONDS * self._time_scale)
             finished = started + datetime.timedelta(seconds=RUNNING_SECONDS * self._time_scale)
+            if outcome == "InProgress":
+                outcome, finished = "Succeeded", started + _STUCK
             action = MachineAction(str(uuid.uuid4()), tenant_id, kind, scope, machine.id, machine.dns_name, requestor,
                                    comment, now, started, finished, outcome, sha1)
             self._actions[tenant_id].append(action)
