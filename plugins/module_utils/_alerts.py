@@ -21,6 +21,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     Listing,
     Query,
+    check_limit,
     get_incident,
     get_item,
     list_items,
@@ -42,9 +43,7 @@ def read_alerts(client, params):
     """
     resource = alerts_of(client.flavour)
     query = AlertQuery(resource, params)
-    limit = params.get("limit")
-    if limit is not None and limit < 1:
-        raise InputError("Option 'limit' must be 1 or more, got %d." % limit)
+    limit = check_limit(params.get("limit"))
     if params.get("alert_id"):
         alert = get_item(client, resource, params["alert_id"])
         return Listing([alert] if alert else []), []

@@ -91,6 +91,13 @@ def odata_string(value):
     return "'%s'" % str(value).replace("'", "''")
 
 
+def check_limit(limit):
+    """A listing's limit: None (no limit) or 1 or more."""
+    if limit is not None and limit < 1:
+        raise InputError("Option 'limit' must be 1 or more, got %d." % limit)
+    return limit
+
+
 def check_raw_filter(text):
     """A raw $filter that stays inside the parentheses it is wrapped in: balanced outside string literals.
 

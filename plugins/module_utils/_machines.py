@@ -16,6 +16,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._http import 
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     Listing,
     Query,
+    check_limit,
     get_item,
     list_items,
     odata_string,
@@ -98,9 +99,7 @@ def _tag(tag):
 def read_machines(client, params):
     """The devices machine_info's options ask for: a Listing (one device by id or by name, or a filtered list)."""
     query = MachineQuery(MACHINES, params)
-    limit = params.get("limit")
-    if limit is not None and limit < 1:
-        raise InputError("Option 'limit' must be 1 or more, got %d." % limit)
+    limit = check_limit(params.get("limit"))
     if params.get("machine_id"):
         machine = get_item(client, MACHINES, params["machine_id"])
         return Listing([machine] if machine else [])

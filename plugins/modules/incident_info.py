@@ -241,11 +241,11 @@ http:
 from ansible_collections.secops.m365_defender.plugins.module_utils._incidents import (
     IncidentQuery,
     Listing,
+    check_limit,
     get_incident,
     list_incidents,
     listing_result,
 )
-from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._properties import incident_projection
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import DefenderModule
 
@@ -270,8 +270,7 @@ ARGUMENT_SPEC = dict(
 def run(module):
     params = module.params
     client = module.client
-    if params["limit"] is not None and params["limit"] < 1:
-        raise InputError("Option 'limit' must be 1 or more, got %d." % params["limit"])
+    check_limit(params["limit"])
     project = incident_projection(client.flavour.name, params["properties"], params["alert_properties"],
                                   params["alerts"])
     if params["incident_id"]:
