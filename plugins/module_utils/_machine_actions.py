@@ -148,8 +148,9 @@ def send(client, request, machine_id, started):
             exc.message = ("The %s request for device %s got no usable answer, and the device's actions do not show "
                            "it; it was not sent again. %s" % (request.name, machine_id, exc.message))
             raise
-        return found[0], "%s %s got no usable answer, but the device's actions show it (%s); it was not sent " \
-                         "again." % ("POST", client.absolute(path), found[0].get("id"))
+        warning = ("POST %s got no usable answer, but the device's actions show it (%s); it was not sent again."
+                   % (client.absolute(path), found[0].get("id")))
+        return found[0], warning
     return _action(answer, "POST %s" % client.absolute(path), client.tenant), None
 
 
