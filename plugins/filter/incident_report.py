@@ -114,7 +114,7 @@ def _tenant_section(entry, now):
             row.update(tenant=name, devices=[_device_name(device) for device in entities["devices"]],
                        users=[_user_name(user) for user in entities["users"]])
             section["rows"].append(row)
-            section["alert_sources"].extend(alert_sources(incident))
+            section["alert_sources"].extend(source or "unknown" for source in alert_sources(incident))
             if row["open"]:
                 section["open_entities"].append((row, entities))
         section["tenant_id"] = section["tenant_id"] or next(

@@ -63,17 +63,13 @@ def _age_days(moment, now):
 
 
 def alert_sources(incident):
-    """The product of each of the incident's alerts, in Graph's names; `unknown` for an alert that names none."""
-    return [SERVICE_SOURCE.normal(str(alert["serviceSource"])) if alert.get("serviceSource") else "unknown"
+    """The product of each of the incident's alerts, in Graph's names; None for an alert that names none."""
+    return [SERVICE_SOURCE.normal(str(alert["serviceSource"])) if alert.get("serviceSource") else None
             for alert in incident.get("alerts") or [] if isinstance(alert, dict)]
 
 
 def _service_sources(incident):
-    sources = set()
-    for alert in incident.get("alerts") or []:
-        if isinstance(alert, dict) and alert.get("serviceSource"):
-            sources.add(SERVICE_SOURCE.normal(str(alert["serviceSource"])))
-    return sorted(sources)
+    return sorted(set(source for source in alert_sources(incident) if source))
 
 
 def _comments(flavour, incident):
