@@ -13,7 +13,7 @@ module: machine_action
 short_description: Isolate, scan, restrict or collect from a device with Microsoft Defender for Endpoint
 version_added: 0.1.0
 description:
-  - Runs a response action on one device through the Defender for Endpoint API (C(/api/machines/{id}/<action>)):
+  - Runs a response action on one device through the Defender for Endpoint API (C(/api/machines/{id}/<action>)) -
     isolate it or release it, run an antivirus scan, collect an investigation package (and download it),
     restrict app execution or lift the restriction, or stop and quarantine a file.
   - B(Idempotent), judged from the device's own machine actions. An identical action still C(Pending) or
