@@ -87,17 +87,17 @@ class DefenderApi:
 
     def list_incidents(self, request: Request) -> Response:
         claims = self._authorize(request, READ_INCIDENTS)
-        _check_options(request, LIST_OPTIONS)
-        top = _non_negative(request, "$top", MAX_TOP)
+        check_options(request, LIST_OPTIONS)
+        top = non_negative(request, "$top", MAX_TOP)
         if top > MAX_TOP:
-            raise _fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {MAX_TOP}; the "
-                        f"request has '{top}'.")
-        skip = _non_negative(request, "$skip", 0)
+            raise fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {MAX_TOP}; the "
+                       f"request has '{top}'.")
+        skip = non_negative(request, "$skip", 0)
         text = request.param("$filter")
         try:
             predicate = odata.compile_filter(text, INCIDENT_SCHEMA) if text else None
         except odata.FilterError as exc:
-            raise _fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
+            raise fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
         incidents = sorted(self._store.incidents(claims["tid"]), key=lambda item: (item.created, item.id), reverse=True)
         matching = [item for item in incidents if predicate is None or predicate(item)]
         body = {"@odata.context": f"{request.base_url}/api/$metadata#Incidents",
@@ -106,23 +106,23 @@ class DefenderApi:
 
     def get_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, READ_INCIDENTS)
-        _check_options(request, ())
+        check_options(request, ())
         incident = self._store.get(claims["tid"], int(id)) if id.isdecimal() else None
         if incident is None:
-            raise _fail(request, 404, "ResourceNotFound", f"Incident {id} was not found.")
+            raise fail(request, 404, "ResourceNotFound", f"Incident {id} was not found.")
         return _ok({"@odata.context": f"{request.base_url}/api/$metadata#Incidents/$entity",
                     **render_incident(incident)})
 
     def update_incident(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, UPDATE_INCIDENTS)
-        _check_options(request, ())
+        check_options(request, ())
         changes = _changes(request)
         try:
             incident = self._updater.update(claims, int(id), changes) if id.isdecimal() else None
         except updates.Misfit as exc:
-            raise _fail(request, 400, "InvalidInput", exc.message(CLASSIFICATIONS, DETERMINATIONS)) from None
+            raise fail(request, 400, "InvalidInput", exc.message(CLASSIFICATIONS, DETERMINATIONS)) from None
         if incident is None:
-            raise _fail(request, 404, "ResourceNotFound", f"Incident {id} was not found.")
+            raise fail(request, 404, "ResourceNotFound", f"Incident {id} was not found.")
         return _ok({"@odata.context": f"{request.base_url}/api/$metadata#Incidents/$entity",
                     **render_incident(incident)})
 
@@ -133,7 +133,7 @@ class DefenderApi:
         try:
             result = self._hunter.run(claims["tid"], query, self._clock())
         except kql.KqlError as exc:
-            raise _fail(request, 400, "BadRequest", f"{exc.kind} error: {exc}") from None
+            raise fail(request, 400, "BadRequest", f"{exc.kind} error: {exc}") from None
         return _ok({"Stats": _stats(result, time.perf_counter() - started),
                     "Schema": [{"Name": name, "Type": kql.TYPE_NAMES[kind]} for name, kind in result.columns],
                     "Results": result.rows})
@@ -151,32 +151,32 @@ def authorize(request: Request, tokens, now, permission: Permission, api: str = 
         message = _UNAUTHORIZED[exc.reason]
         if exc.reason == WRONG_AUDIENCE:
             message = message.replace(DEFENDER_RESOURCE, AUDIENCES[api])
-        raise _fail(request, 401, "Unauthorized", message) from None
+        raise fail(request, 401, "Unauthorized", message) from None
     if access.allows(claims, permission):
         return claims
     if access.is_delegated(claims):
-        raise _fail(request, 403, "Forbidden", f"The user does not have any of the required delegated permissions "
-                    f"({', '.join(permission.scopes)}) to access the resource. Scopes on the request: "
-                    f"'{claims.get('scp', '')}'.")
-    raise _fail(request, 403, "Forbidden", f"The application does not have any of the required application "
-                f"permissions ({', '.join(permission.application)}) to access the resource.")
+        raise fail(request, 403, "Forbidden", f"The user does not have any of the required delegated permissions "
+                   f"({', '.join(permission.scopes)}) to access the resource. Scopes on the request: "
+                   f"'{claims.get('scp', '')}'.")
+    raise fail(request, 403, "Forbidden", f"The application does not have any of the required application "
+               f"permissions ({', '.join(permission.application)}) to access the resource.")
 
 
-def _check_options(request: Request, allowed: tuple) -> None:
+def check_options(request: Request, allowed: tuple) -> None:
     for name in request.query:
         if name.startswith("$") and name not in allowed:
             supported = ", ".join(allowed) or "none"
-            raise _fail(request, 400, "InvalidInput", f"The query option '{name}' is not supported. Supported "
-                        f"query options: {supported}.")
+            raise fail(request, 400, "InvalidInput", f"The query option '{name}' is not supported. Supported "
+                       f"query options: {supported}.")
 
 
-def _non_negative(request: Request, name: str, default: int) -> int:
+def non_negative(request: Request, name: str, default: int) -> int:
     text = request.param(name)
     if text is None:
         return default
     if not text.strip().isdecimal():
-        raise _fail(request, 400, "InvalidInput", f"Invalid value '{text}' for {name}: a non-negative integer "
-                    "is expected.")
+        raise fail(request, 400, "InvalidInput", f"Invalid value '{text}' for {name}: a non-negative integer "
+                   "is expected.")
     return int(text)
 
 
@@ -184,11 +184,11 @@ def _changes(request: Request) -> dict:
     try:
         return updates.parse_body(request.json(), UPDATE_FIELDS)
     except updates.UnknownField as exc:
-        raise _fail(request, 400, "InvalidRequestBody", str(exc)) from None
+        raise fail(request, 400, "InvalidRequestBody", str(exc)) from None
     except updates.InvalidValue as exc:
-        raise _fail(request, 400, "InvalidInput", str(exc)) from None
+        raise fail(request, 400, "InvalidInput", str(exc)) from None
     except ValueError as exc:
-        raise _fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
+        raise fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
 
 
 def _hunting_query(request: Request) -> str:
@@ -196,14 +196,14 @@ def _hunting_query(request: Request) -> str:
     try:
         body = request.json()
     except ValueError as exc:
-        raise _fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
+        raise fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or set(body) - {"Query"}:
-        raise _fail(request, 400, "InvalidRequestBody", "The request body must be a JSON object with the one "
-                    "property 'Query'.")
+        raise fail(request, 400, "InvalidRequestBody", "The request body must be a JSON object with the one "
+                   "property 'Query'.")
     query = body.get("Query")
     if not isinstance(query, str) or not query.strip():
-        raise _fail(request, 400, "MissingRequiredParameter", "The parameter 'Query' is required: a non-empty KQL "
-                    "query.")
+        raise fail(request, 400, "MissingRequiredParameter", "The parameter 'Query' is required: a non-empty KQL "
+                   "query.")
     return query
 
 
@@ -311,5 +311,5 @@ def _ok(body: dict) -> Response:
     return Response.json(200, body, content_type=errors.DEFENDER_JSON)
 
 
-def _fail(request: Request, status: int, code: str, message: str) -> ApiError:
+def fail(request: Request, status: int, code: str, message: str) -> ApiError:
     return ApiError(errors.defender_error(request, status, code, message))

@@ -11,8 +11,8 @@ from urllib.parse import quote, urlencode
 
 from . import errors, odata, timefmt
 from .access import Permission
-from .defender import authorize
-from .httpd import ApiError, Request, Response, Route
+from .defender import authorize, check_options, fail, non_negative
+from .httpd import Request, Response, Route
 from .machineactions import STATUSES, TYPES, ActionInProgress
 from .machines import EXPOSURE_LEVELS, HEALTH_STATUSES, ONBOARDING_STATUSES, RISK_SCORES, rbac_group_id
 from .package import DOWNLOAD_PATH, LinkRefused, investigation_package
@@ -117,19 +117,19 @@ class EndpointApi:
 
     def get_machine(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, READ_MACHINES)
-        _check_options(request, ())
+        check_options(request, ())
         return _ok(_entity(request, "Machines", render_machine(self._machine(request, claims, id))))
 
     def tag_machine(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, WRITE_MACHINES)
-        _check_options(request, ())
+        check_options(request, ())
         body = _body(request, {"Value", "Action"})
         value, action = body.get("Value"), body.get("Action")
         if not isinstance(value, str) or not value.strip():
-            raise _fail(request, 400, "InvalidInput", "The parameter 'Value' is required: the tag, a non-empty string.")
+            raise fail(request, 400, "InvalidInput", "The parameter 'Value' is required: the tag, a non-empty string.")
         if action not in ("Add", "Remove"):
-            raise _fail(request, 400, "InvalidInput", f"Invalid value {action!r} for 'Action'. Allowed values: Add, "
-                        "Remove.")
+            raise fail(request, 400, "InvalidInput", f"Invalid value {action!r} for 'Action'. Allowed values: Add, "
+                       "Remove.")
         machine = self._machine(request, claims, id)
         updated = self._state.tag(claims["tid"], machine, value, action == "Add")
         return _ok(_entity(request, "Machines", render_machine(updated)))
@@ -143,11 +143,11 @@ class EndpointApi:
 
     def act(self, request: Request, machine_key: str, action: _Action) -> Response:
         claims = self._authorize(request, action.permission)
-        _check_options(request, ())
+        check_options(request, ())
         body = _body(request, {"Comment", *action.fields})
         comment = body.get("Comment")
         if not isinstance(comment, str) or not comment.strip():
-            raise _fail(request, 400, "InvalidInput", "The parameter 'Comment' is required: a non-empty string.")
+            raise fail(request, 400, "InvalidInput", "The parameter 'Comment' is required: a non-empty string.")
         values = {name: _field(request, name, body.get(name), *spec) for name, spec in action.fields.items()}
         machine = self._machine(request, claims, machine_key)
         scope = values.get("IsolationType") or values.get("ScanType")
@@ -156,7 +156,7 @@ class EndpointApi:
             created = self._state.act(claims["tid"], machine, action.kind, self._updater.author(claims), comment,
                                       scope, sha1)
         except ActionInProgress:
-            raise _fail(request, 400, "BadRequest", "Action is already in progress") from None
+            raise fail(request, 400, "BadRequest", "Action is already in progress") from None
         body = _entity(request, "MachineActions", render_action(created, self._state.now()))
         return Response.json(201, body, content_type=errors.DEFENDER_JSON)
 
@@ -169,21 +169,21 @@ class EndpointApi:
 
     def get_action(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, READ_MACHINES)
-        _check_options(request, ())
+        check_options(request, ())
         return _ok(_entity(request, "MachineActions", render_action(self._action(request, claims, id),
                                                                     self._state.now())))
 
     def package_uri(self, request: Request, id: str) -> Response:  # pylint: disable=redefined-builtin
         claims = self._authorize(request, PACKAGE_URI)
-        _check_options(request, ())
+        check_options(request, ())
         action = self._action(request, claims, id)
         if action.type != "CollectInvestigationPackage":
-            raise _fail(request, 400, "InvalidInput", f"Machine action {action.id} is of type {action.type}: only a "
-                        "CollectInvestigationPackage action has a package.")
+            raise fail(request, 400, "InvalidInput", f"Machine action {action.id} is of type {action.type}: only a "
+                       "CollectInvestigationPackage action has a package.")
         status = action.status(self._state.now())
         if status != "Succeeded":
-            raise _fail(request, 404, "ResourceNotFound", f"The investigation package of machine action {action.id} "
-                        f"is not available: the action is {status}.")
+            raise fail(request, 404, "ResourceNotFound", f"The investigation package of machine action {action.id} "
+                       f"is not available: the action is {status}.")
         link = self._links.link(request.base_url, claims["tid"], action.id, self._state.now())
         return _ok({"@odata.context": f"{request.base_url}/api/$metadata#Edm.String", "value": link})
 
@@ -203,13 +203,13 @@ class EndpointApi:
     def _machine(self, request: Request, claims: dict, key: str):
         machine = self._state.machine(claims["tid"], key)
         if machine is None:
-            raise _fail(request, 404, "ResourceNotFound", f"Machine {key} was not found.")
+            raise fail(request, 404, "ResourceNotFound", f"Machine {key} was not found.")
         return machine
 
     def _action(self, request: Request, claims: dict, action_id: str):
         action = self._state.action(claims["tid"], action_id)
         if action is None:
-            raise _fail(request, 404, "ResourceNotFound", f"Machine action {action_id} was not found.")
+            raise fail(request, 404, "ResourceNotFound", f"Machine action {action_id} was not found.")
         return action
 
     def _authorize(self, request: Request, permission: Permission) -> dict:
@@ -292,17 +292,17 @@ def render_action(action, now) -> dict:
 def _page(request: Request, entity_set: str, path: str, items: list, schema: odata.Schema, render) -> dict:
     """``$filter``, ``$top`` (≤ 10000, the default) and ``$skip``; a nextLink with the next ``$skip`` while more
     remain."""
-    _check_options(request, LIST_OPTIONS)
-    top = _non_negative(request, "$top", MAX_TOP)
+    check_options(request, LIST_OPTIONS)
+    top = non_negative(request, "$top", MAX_TOP)
     if top > MAX_TOP:
-        raise _fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {MAX_TOP}; the request "
-                    f"has '{top}'.")
-    skip = _non_negative(request, "$skip", 0)
+        raise fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {MAX_TOP}; the request "
+                   f"has '{top}'.")
+    skip = non_negative(request, "$skip", 0)
     text = request.param("$filter")
     try:
         predicate = odata.compile_filter(text, schema) if text else None
     except odata.FilterError as exc:
-        raise _fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
+        raise fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
     matching = [item for item in items if predicate is None or predicate(item)]
     body = {"@odata.context": f"{request.base_url}/api/$metadata#{entity_set}",
             "value": [render(item) for item in matching[skip:skip + top]]}
@@ -313,51 +313,34 @@ def _page(request: Request, entity_set: str, path: str, items: list, schema: oda
     return body
 
 
-def _check_options(request: Request, allowed: tuple) -> None:
-    for name in request.query:
-        if name.startswith("$") and name not in allowed:
-            raise _fail(request, 400, "InvalidInput", f"The query option '{name}' is not supported. Supported query "
-                        f"options: {', '.join(allowed) or 'none'}.")
-
-
-def _non_negative(request: Request, name: str, default: int) -> int:
-    text = request.param(name)
-    if text is None:
-        return default
-    if not text.strip().isdecimal():
-        raise _fail(request, 400, "InvalidInput", f"Invalid value '{text}' for {name}: a non-negative integer is "
-                    "expected.")
-    return int(text)
-
-
 def _body(request: Request, allowed: set) -> dict:
     """The JSON object of the body, with property names as documented (case-sensitive)."""
     try:
         body = request.json()
     except ValueError as exc:
-        raise _fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
+        raise fail(request, 400, "InvalidRequestBody", f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise _fail(request, 400, "InvalidRequestBody", f"The request body must be a JSON object with the properties "
-                    f"{', '.join(sorted(allowed))}.")
+        raise fail(request, 400, "InvalidRequestBody", f"The request body must be a JSON object with the properties "
+                   f"{', '.join(sorted(allowed))}.")
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise _fail(request, 400, "InvalidRequestBody", f"Unknown properties: {', '.join(unknown)}. Allowed: "
-                    f"{', '.join(sorted(allowed))}.")
+        raise fail(request, 400, "InvalidRequestBody", f"Unknown properties: {', '.join(unknown)}. Allowed: "
+                   f"{', '.join(sorted(allowed))}.")
     return body
 
 
 def _field(request: Request, name: str, value, allowed, default):
     if value is None:
         if default is None:
-            raise _fail(request, 400, "InvalidInput", f"The parameter '{name}' is required.")
+            raise fail(request, 400, "InvalidInput", f"The parameter '{name}' is required.")
         return default
     if isinstance(allowed, tuple):
         if value not in allowed:
-            raise _fail(request, 400, "InvalidInput", f"Invalid value {value!r} for '{name}'. Allowed values: "
-                        f"{', '.join(allowed)}.")
+            raise fail(request, 400, "InvalidInput", f"Invalid value {value!r} for '{name}'. Allowed values: "
+                       f"{', '.join(allowed)}.")
     elif not isinstance(value, str) or not allowed.fullmatch(value):
-        raise _fail(request, 400, "InvalidInput", f"Invalid value {value!r} for '{name}': a SHA-1 of 40 hexadecimal "
-                    "digits is expected.")
+        raise fail(request, 400, "InvalidInput", f"Invalid value {value!r} for '{name}': a SHA-1 of 40 hexadecimal "
+                   "digits is expected.")
     return value
 
 
@@ -367,7 +350,3 @@ def _entity(request: Request, entity_set: str, fields: dict) -> dict:
 
 def _ok(body: dict) -> Response:
     return Response.json(200, body, content_type=errors.DEFENDER_JSON)
-
-
-def _fail(request: Request, status: int, code: str, message: str) -> ApiError:
-    return ApiError(errors.defender_error(request, status, code, message))
