@@ -7,7 +7,7 @@ SUITE := $(PYTHON) tests/run/suite.py
 .PHONY: help demo test setup build sanity units integration changelog browser eda conformance sandbox-tests clean distclean
 
 help:
-	@echo 'make demo           start the sandbox and run the incident_report playbook on three tenants'
+	@echo 'make demo           start the sandbox, run the incident_report playbook on three tenants, then device_containment'
 	@echo 'make test           every test stage, both ansible-core versions; ends with "N passed, N failed"'
 	@echo 'make sanity|units|integration|changelog|browser|eda|conformance|sandbox-tests   one stage only'
 	@echo 'make setup          create/update .venv/oldest and .venv/newest'

@@ -25,9 +25,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._machines imp
 from ansible_collections.secops.m365_defender.plugins.module_utils._update import (
     Outcome,
     Write,
-    _stopped,
-    confirm,
-    outcome_unknown,
+    apply_writes,
 )
 
 TAGS_FIELD = "machineTags"
@@ -152,41 +150,21 @@ def predicted(machine, plan):
 
 
 def apply_tags(client, machine_id, plan, machine):
-    """Send the plan's POSTs in order; an Outcome with the device as the last answer shows it.
-
-    A POST whose outcome is unknown after the HTTP layer's retries is not sent again: the device is read again
-    to see whether it landed. The first POST that fails stops the rest; the error says which changes were applied.
-    """
-    outcome = Outcome(copy.deepcopy(machine), wrote=True)
-    steps = plan.writes(machine_id)
-    for index, write in enumerate(steps):
-        try:
-            answer = client.call(write.method, write.path, body=write.body, rate=MACHINES.update_rate,
-                                 idempotent=write.idempotent)
-            outcome.item = entity(MACHINES, answer, "%s %s" % (write.method, client.absolute(write.path)),
-                                  tenant=client.tenant)
-            outcome.item.pop("@odata.context", None)
-        except M365DefenderError as exc:
-            later = [label for following in steps[index + 1:] for label in following.options]
-            if not outcome_unknown(exc):
-                raise _tags_stopped(exc, machine_id, plan, outcome, write.options + later, [], 0)
-            confirmed = confirm(client, machine_id, plan, write)
-            if confirmed is None:
-                raise _tags_stopped(exc, machine_id, plan, outcome, later, write.options, client.http.timeout)
-            outcome.item = confirmed
-            outcome.warnings.append(
-                "%s %s got no usable answer (%s), but reading device %s again shows it carried out (%s)." % (
-                    write.method, client.absolute(write.path), exc.message, machine_id, ", ".join(write.options)))
-        outcome.applied.extend(write.options)
-    return outcome
+    """Send the plan's POSTs in order (see _update.apply_writes); an Outcome with the device as the last answer
+    shows it. A stopped update's error also names the tags added and removed before it stopped."""
+    try:
+        return apply_writes(client, MACHINES, machine_id, plan, machine, plan.writes(machine_id), _merge_device)
+    except M365DefenderError as exc:
+        applied = exc.details.get("applied") or []
+        exc.details.update(tags_added=plan.tags_in(applied, "Add"), tags_removed=plan.tags_in(applied, "Remove"))
+        raise
 
 
-def _tags_stopped(exc, machine_id, plan, outcome, not_applied, unconfirmed, wait):
-    """_update's error of a stopped update, with the tags whose change was applied."""
-    exc = _stopped(exc, MACHINES.kind, machine_id, outcome, not_applied, unconfirmed, wait)
-    exc.details.update(tags_added=plan.tags_in(outcome.applied, "Add"),
-                       tags_removed=plan.tags_in(outcome.applied, "Remove"))
-    return exc
+def _merge_device(client, resource, write, answer, machine):
+    """The device after a tag POST: the POST's answer (checked: an unusable answer is an unknown outcome)."""
+    device = entity(resource, answer, "%s %s" % (write.method, client.absolute(write.path)), tenant=client.tenant)
+    device.pop("@odata.context", None)
+    return device
 
 
 def machine_tag_result(module):

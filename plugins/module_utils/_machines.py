@@ -97,13 +97,21 @@ def _tag(tag):
 
 
 def read_machines(client, params):
-    """The devices machine_info's options ask for: a Listing (one device by id or by name, or a filtered list)."""
+    """The devices machine_info's options ask for: a Listing (one device by id or by name, or a filtered list).
+    A name that no device has as its DNS name is looked for as name_queries says, with the other filters."""
     query = MachineQuery(MACHINES, params)
     limit = check_limit(params.get("limit"))
     if params.get("machine_id"):
         machine = get_item(client, MACHINES, params["machine_id"])
         return Listing([machine] if machine else [])
-    return list_items(client, MACHINES, query, limit=limit)
+    listing = list_items(client, MACHINES, query, limit=limit)
+    for fallback in name_queries(params["name"])[1:] if params.get("name") and not listing.items else ():
+        merged = dict(params, name=None)
+        merged.update(fallback)
+        listing = list_items(client, MACHINES, MachineQuery(MACHINES, merged), limit=limit)
+        if listing.items:
+            break
+    return listing
 
 
 def check_device_options(params):
@@ -122,17 +130,33 @@ def check_device_options(params):
     return MACHINES.check_id(machine_id)
 
 
+def name_queries(name):
+    """The listings that find a device by name, in order, until one finds it: the DNS name as given, in lower case
+    (Defender for Endpoint shows DNS names in lower case), and for a host name without a domain, the DNS names
+    that start with it and a dot."""
+    queries = [{"name": name}]
+    if name.lower() != name:
+        queries.append({"name": name.lower()})
+    if "." not in name:
+        queries.append({"filter": "startswith(computerDnsName,%s)" % odata_string(name.lower() + ".")})
+    return queries
+
+
 def find_machine(client, params):
     """(machine id, device): by id (GET /api/machines/{id}) or by DNS name (a $filter listing)."""
     machine_id = check_device_options(params)
     if machine_id is not None:
         return machine_id, _read(client, MACHINES, machine_id)
     name = params["name"]
-    listing = list_items(client, MACHINES, MachineQuery(MACHINES, {"name": name}), limit=NAME_MATCHES_SHOWN)
-    devices = listing.items
+    devices = []
+    for query in name_queries(name):
+        devices = list_items(client, MACHINES, MachineQuery(MACHINES, query), limit=NAME_MATCHES_SHOWN).items
+        if devices:
+            break
     if not devices:
-        raise ApiError("No device is named %s in tenant %s (%s API)." % (name, client.tenant, MACHINES.name),
-                       status=404, tenant_id=client.tenant)
+        raise ApiError("No device is named %s in tenant %s (%s API)%s." % (
+            name, client.tenant, MACHINES.name, "" if "." in name else ", nor is any DNS name %s.<domain>" % name),
+            status=404, tenant_id=client.tenant)
     if len(devices) > 1:
         raise ApiError("%s devices are named %s in tenant %s: %s. Name one by 'machine_id'." % (
             "At least %d" % len(devices) if len(devices) >= NAME_MATCHES_SHOWN else len(devices), name,

@@ -304,19 +304,23 @@ def _stopped(exc, kind, item_id, outcome, not_applied, unconfirmed, wait):
 
 
 def apply_plan(client, item_id, plan, current):
-    """Send the plan's requests in order; an Outcome with the item as the API answered it.
+    """Send the plan's requests in order; an Outcome with the item as the API answered it."""
+    resource = plan.update.resource
+    return apply_writes(client, resource, item_id, plan, current, writes(resource, item_id, plan), _merge)
+
+
+def apply_writes(client, resource, item_id, plan, current, steps, merge):
+    """Send the writes in order, each answer merged into the item by merge(client, resource, write, answer, item).
 
     A write whose outcome is unknown is never sent again: the item is read again to see whether it
     landed. The first write that fails stops the update; the error says what was applied and what was not.
     """
-    resource = plan.update.resource
     outcome = Outcome(copy.deepcopy(current), wrote=True)
-    steps = writes(resource, item_id, plan)
     for index, write in enumerate(steps):
         try:
             answer = client.call(write.method, write.path, body=write.body, rate=resource.update_rate,
                                  idempotent=write.idempotent)
-            outcome.item = _merge(client, resource, write, answer, outcome.item)
+            outcome.item = merge(client, resource, write, answer, outcome.item)
         except M365DefenderError as exc:
             later = [option for following in steps[index + 1:] for option in following.options]
             if not outcome_unknown(exc):

@@ -37,6 +37,8 @@ options:
   name:
     description:
       - The device's DNS name (C(computerDnsName)), instead of O(machine_id). Exactly one device must have it.
+      - Looked up as given, then in lower case; a host name without a domain, such as V(ws-fin-007), also finds
+        the device whose DNS name is that host name in any domain (V(ws-fin-007.contoso.example)).
     type: str
   action:
     description:

@@ -33,6 +33,8 @@ options:
   name:
     description:
       - Only the device with this DNS name (C(computerDnsName)), for example V(ws-fin-007.contoso.example).
+      - When no device has it, it is looked for in lower case, and a host name without a domain, such as
+        V(ws-fin-007), finds the devices whose DNS name is that host name in any domain.
     type: str
   health_status:
     description:

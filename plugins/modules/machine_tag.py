@@ -41,6 +41,8 @@ options:
     description:
       - The device's DNS name (C(computerDnsName)), for example V(ws-fin-007.contoso.example), looked up with a
         C($filter). No device, or several, of that name fails the task before any change.
+      - Looked up as given, then in lower case; a host name without a domain, such as V(ws-fin-007), also finds
+        the device whose DNS name is that host name in any domain.
       - Exactly one of O(machine_id) and O(name) is required.
     type: str
   tag:

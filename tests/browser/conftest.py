@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: the incident report of a sandbox run, made as `make demo` makes it, what the
-sandbox itself says (sandbox.json and its admin API), and the report's page in headless Chromium.
+sandbox itself says (sandbox.json and its admin API), and the report's page in headless Chromium; and the demo's
+second step, the device_containment playbook on what the report found, with the sandbox's devices after it.
 
 `python3 tests/run/suite.py test --only browser` installs Chromium and .venv/browser and runs these tests; by hand:
 `.venv/browser/bin/python -m pytest tests/browser` (M365D_CORE=oldest|newest: whose ansible-playbook, default newest).
@@ -48,9 +49,20 @@ def sandbox_truth(info):
     return tenants
 
 
+def containment_truth(info, demo_vars):
+    """What the containment step should have done and did, from the sandbox: the Contoso devices with their
+    isolation state and actions, and the incidents it was given with their comments."""
+    tenant_id = suite.named(info['tenants'], 'Contoso')['id']
+    machines = admin_get(info, '/tenants/%s/machines' % tenant_id)['value']
+    incidents = [incident for incident in admin_get(info, '/tenants/%s/incidents' % tenant_id)['value']
+                 if str(incident['id']) in demo_vars['m365d_incident_ids']]
+    return types.SimpleNamespace(vars=demo_vars, machines=machines, incidents=incidents)
+
+
 @pytest.fixture(scope='session')
 def run():
-    """Start a sandbox, run the incident_report playbook over the demo's tenants, read the truth, stop the sandbox."""
+    """Start a sandbox, run the incident_report playbook over the demo's tenants, read the truth, run the
+    containment step, read what it left, stop the sandbox."""
     if os.path.exists(suite.BROWSER_SCREENSHOT):
         os.remove(suite.BROWSER_SCREENSHOT)
     venv = suite.Venv.named(os.environ.get('M365D_CORE', 'newest')).ensure()
@@ -61,11 +73,15 @@ def run():
         code = suite.run_demo_report(venv, info, WORK, output, log)
         tenants = sandbox_truth(info)
         app = suite.named(info['apps'], 'soc-responder')
-    html = os.path.join(output, 'incident-report.html')
-    if not os.path.exists(html):
-        pytest.fail('the playbook wrote no %s (exit code %d):\n%s' % (html, code, suite.tail(log, 40)))
+        html = os.path.join(output, 'incident-report.html')
+        if not os.path.exists(html):
+            pytest.fail('the playbook wrote no %s (exit code %d):\n%s' % (html, code, suite.tail(log, 40)))
+        containment_log = os.path.join(suite.LOGS, 'browser-containment.log')
+        containment_code = suite.run_demo_containment(venv, info, WORK, output, containment_log)
+        containment = containment_truth(info, suite.demo_containment_vars(os.path.join(output, 'incident-report.json')))
+    containment.code, containment.log = containment_code, containment_log
     return types.SimpleNamespace(code=code, log=log, html=html, tenants=tenants, base_url=info['base_url'],
-                                 client_id=app['client_id'])
+                                 client_id=app['client_id'], containment=containment)
 
 
 @pytest.fixture(scope='session')

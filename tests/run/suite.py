@@ -532,14 +532,58 @@ def demo_vars(info, output_dir):
 
 def run_demo_report(venv, info, workdir, output_dir, log=None):
     """Run the incident_report playbook (by its FQCN) over the demo's tenants; return ansible-playbook's code."""
-    vars_file = os.path.join(workdir, 'sandbox_vars.yml')
+    return run_demo_playbook(venv, info, workdir, 'incident_report', demo_vars(info, output_dir), log)
+
+
+# The demo's second step: contain what the report found in one tenant, as a responder would after reading it.
+DEMO_CONTAINMENT_TENANT = 'contoso'
+DEMO_NEVER_ISOLATE_TAG = 'VIP'
+DEMO_SERVER_PREFIXES = ('dc-', 'srv-')  # the scenario's domain controllers and application servers
+DEMO_SEVERITY_ORDER = ('high', 'medium', 'low', 'informational', 'unknown')
+DEMO_MAX_DEVICES = 5  # the role's default cap
+
+
+def demo_containment_vars(report_json):
+    """The containment step's variables, from the report's JSON: the open incidents of the demo's tenant that name
+    devices, most severe and newest first, as many (at most two) as fit under the role's cap; servers and devices
+    tagged VIP are never isolated, and the step does not wait for the isolations (the demo's sandbox runs in real
+    time, where an isolation takes three minutes)."""
+    with open(report_json, encoding='utf-8') as handle:
+        report = json.load(handle)
+    candidates = [incident for incident in report['incidents']
+                  if incident['tenant'] == DEMO_CONTAINMENT_TENANT and incident['open'] and incident['devices']]
+    candidates.sort(key=lambda incident: incident['created'], reverse=True)
+    candidates.sort(key=lambda incident: DEMO_SEVERITY_ORDER.index(incident['severity']))
+    picked, devices = [], set()
+    for incident in candidates:
+        if len(picked) == 2 or len(devices | set(incident['devices'])) > DEMO_MAX_DEVICES:
+            break
+        picked.append(incident)
+        devices |= set(incident['devices'])
+    servers = sorted(name for name in devices if name.startswith(DEMO_SERVER_PREFIXES))
+    return {'m365d_hosts': DEMO_CONTAINMENT_TENANT, 'm365d_incident_ids': [incident['id'] for incident in picked],
+            'device_containment_never_isolate': [DEMO_NEVER_ISOLATE_TAG] + servers,
+            'device_containment_wait': False}
+
+
+def run_demo_containment(venv, info, workdir, output_dir, log=None):
+    """Run the device_containment playbook on the incidents the report's JSON points at; return its exit code."""
+    extra = demo_containment_vars(os.path.join(output_dir, 'incident-report.json'))
+    extra.update(demo_vars(info, output_dir))
+    return run_demo_playbook(venv, info, workdir, 'device_containment', extra, log)
+
+
+def run_demo_playbook(venv, info, workdir, playbook, extra_vars, log=None):
+    """Run one of the collection's playbooks (by its FQCN) over the demo's tenants with the variables given (written
+    to a private file: they hold a secret); return ansible-playbook's code."""
+    vars_file = os.path.join(workdir, '%s_vars.yml' % playbook)
     inventory = os.path.join(workdir, 'tenants.yml')
-    write_vars(vars_file, demo_vars(info, output_dir))
+    write_vars(vars_file, extra_vars)
     write_vars(inventory, demo_inventory(info))
     env = venv.env(ANSIBLE_COLLECTIONS_PATH=collection_link(), ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
-    command = [venv.bin('ansible-playbook'), '-i', inventory, 'secops.m365_defender.incident_report',
+    command = [venv.bin('ansible-playbook'), '-i', inventory, 'secops.m365_defender.' + playbook,
                '-e', '@' + vars_file]
-    output = open(log, 'w', encoding='utf-8') if log else None
+    output = open(log, 'a' if log else 'w', encoding='utf-8') if log else None
     try:
         return subprocess.run(command, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=output,
                               stderr=subprocess.STDOUT if output else None, check=False).returncode
@@ -713,20 +757,54 @@ def integration_config(copy, info, execution):
 # The targets that also run with every API task as a module in its own process: those with the alias module_path
 # in their `aliases` (ansible-test matches an alias as a group, with a trailing slash).
 MODULE_PATH_ALIAS = 'module_path/'
+TARGETS_DIR = os.path.join(ROOT, 'tests', 'integration', 'targets')
+
+
+def module_path_targets(venv, venvs):
+    """The module_path targets this core runs on the module path: all of them when it is the only core; with two,
+    a share each (balanced by the number of tasks), so that every target passes the module path once and the two
+    cores' runs take about as long. Both cores run every target in-process, the default path."""
+    names = sorted(name for name in os.listdir(TARGETS_DIR)
+                   if MODULE_PATH_ALIAS.rstrip('/') in target_aliases(name))
+    if len(venvs) < 2:
+        return names
+    shares = dict((each.name, []) for each in venvs)
+    loads = dict((each.name, 0) for each in venvs)
+    for name in sorted(names, key=lambda name: (-target_tasks(name), name)):
+        lightest = min(venvs, key=lambda each: loads[each.name]).name
+        shares[lightest].append(name)
+        loads[lightest] += target_tasks(name)
+    return sorted(shares[venv.name])
+
+
+def target_aliases(name):
+    """A target's aliases (none for a role that targets only include, such as setup_m365d)."""
+    path = os.path.join(TARGETS_DIR, name, 'aliases')
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding='utf-8') as handle:
+        return handle.read().split()
+
+
+def target_tasks(name):
+    """How many tasks a target's task files hold (its weight when sharing targets out)."""
+    count = 0
+    for path in glob.glob(os.path.join(TARGETS_DIR, name, 'tasks', '*.yml')):
+        with open(path, encoding='utf-8') as handle:
+            count += sum(1 for line in handle if re.match(r'\s*- name: ', line))
+    return count
 
 
 def stage_integration(results, venv, copy, info, targets=(), execution='auto'):
     """ansible-test integration against the running sandbox, one result per target.
 
     execution 'auto' runs API tasks in-process on the controller (the default path); 'module' forces the module
-    path, for the targets with the module_path alias unless targets are named.
+    path, for the targets named (by default all with the module_path alias).
     """
     stage = 'integration-%s%s' % (venv.short, '' if execution == 'auto' else '-' + execution)
     log = os.path.join(LOGS, stage + '.log')
     started = time.monotonic()
     integration_config(copy, info, execution)
-    if execution == 'module' and not targets:
-        targets = [MODULE_PATH_ALIAS]
     command = ['integration', '--venv', '--python', venv.facts()['python'], '--continue-on-error'] + list(targets)
     code = ansible_test(venv, copy, command, log)
     with open(log, encoding='utf-8', errors='replace') as handle:
@@ -755,8 +833,9 @@ def stages_integration(results, venvs, copies, targets):
         try:
             with Sandbox(venvs[0].python, state_dir, os.path.join(LOGS, 'integration-sandbox-%s.log' % venv.short),
                          time_scale=INTEGRATION_TIME_SCALE) as info:
-                for execution in ('auto', 'module'):
-                    stage_integration(results, venv, copies[venv.name], info, targets, execution)
+                stage_integration(results, venv, copies[venv.name], info, targets, 'auto')
+                stage_integration(results, venv, copies[venv.name], info,
+                                  targets or module_path_targets(venv, venvs), 'module')
         except SetupError as ex:
             say(str(ex))
             results.add('integration-%s (sandbox)' % venv.short, 0, 1, 0, 0, None)
@@ -1037,8 +1116,16 @@ DEMO_EXPECTED_FAILURE = (
     'run still succeeds. Contoso and Fabrikam are read in full.')
 
 
+DEMO_CONTAINMENT_STORY = (
+    'Then a responder contains what the report found: secops.m365_defender.device_containment isolates the devices\n'
+    'of Contoso\'s most severe open incidents that name devices (never a server, never a device tagged VIP), records\n'
+    'on each incident what was done and prints a summary. The isolations are sent, not waited for (the demo\'s\n'
+    'sandbox runs in real time, where an isolation takes three minutes).')
+
+
 def command_demo(args):
-    """Start the sandbox, run the incident_report playbook on three tenants, stop the sandbox; print the files."""
+    """Start the sandbox, run the incident_report playbook on three tenants, then the device_containment playbook on
+    what the report found in Contoso; stop the sandbox; print the report's files."""
     venv = Venv.named(args.core if args.core != 'both' else 'newest').ensure()
     demo = os.path.join(BUILD, 'demo')
     output_dir = os.path.join(demo, 'output')
@@ -1049,6 +1136,9 @@ def command_demo(args):
             % (info['base_url'], ', '.join(DEMO_TENANTS), venv.label))
         say(DEMO_EXPECTED_FAILURE)
         code = run_demo_report(venv, info, demo, output_dir)
+        if code == 0:
+            say(DEMO_CONTAINMENT_STORY)
+            code = run_demo_containment(venv, info, demo, output_dir)
     say('Sandbox stopped.')
     files = sorted(glob.glob(os.path.join(output_dir, 'incident-report.*')))
     if files:

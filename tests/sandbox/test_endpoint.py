@@ -227,6 +227,10 @@ def _filters(machines):
         (f"id eq '{sample['id']}'", lambda m: m["id"] == sample["id"]),
         (f"lastSeen gt {stamp}", lambda m: moment(m["lastSeen"]) > cutoff),
         (f"machineTags/any(tag: tag eq '{tag}')", lambda m: tag in m["machineTags"]),
+        (f"startswith(computerDnsName,'{sample['computerDnsName'][:4]}')",
+         lambda m: m["computerDnsName"].startswith(sample["computerDnsName"][:4])),
+        (f"(startswith(computerDnsName, '{sample['computerDnsName'].split('.')[0]}.'))",
+         lambda m: m["id"] == sample["id"]),
         (f"healthStatus eq 'Active' and machineTags/any(t: t eq '{tag}')",
          lambda m: m["healthStatus"] == "Active" and tag in m["machineTags"]),
     ]
@@ -246,7 +250,9 @@ def test_machine_filters(sandbox, http, responder):
 @pytest.mark.parametrize("params, fragment", [
     ({"$filter": "firstSeen gt 2026-01-01T00:00:00Z"}, "not supported"),
     ({"$filter": "severity eq 'High'"}, "Could not find a property"),
-    ({"$filter": "startswith(computerDnsName, 'ws')"}, "not supported"),
+    ({"$filter": "startswith(osPlatform, 'Win') or endswith(computerDnsName, 'x')"}, "'endswith' is not supported"),
+    ({"$filter": "startswith(lastSeen, '2026')"}, "needs a string property"),
+    ({"$filter": "startswith(computerDnsName, ws)"}, "expected a quoted string"),
     ({"$filter": "machineTags eq 'VIP'"}, "collection"),
     ({"$filter": "machineTags/any(t: t ne 'VIP')"}, "Only"),
     ({"$filter": "healthStatus eq 'active'"}, "not a valid enumeration"),

@@ -69,7 +69,9 @@ MACHINE_SCHEMA = odata.Schema("Machine", {
     "machineTags": odata.Property(odata.STRINGS, lambda machine: machine.tags),
 }, not_filterable=("firstSeen", "osProcessor", "version", "osVersion", "osBuild", "lastIpAddress",
                    "lastExternalIpAddress", "rbacGroupId", "rbacGroupName", "isAadJoined", "deviceValue",
-                   "ipAddresses", "vmMetadata", "defenderAvStatus", "osArchitecture", "managedBy"))
+                   "ipAddresses", "vmMetadata", "defenderAvStatus", "osArchitecture", "managedBy"),
+    # Microsoft's OData examples for the machines list: startswith(computerDnsName,'mymachine')
+    functions=("startswith",))
 
 # Items are (action, now) pairs: the status follows from the time of the request.
 ACTION_SCHEMA = odata.Schema("MachineAction", {

@@ -1,5 +1,6 @@
-"""A small OData ``$filter`` compiler: ``eq ne gt ge lt le``, ``in (...)``, ``and``, ``or`` and parentheses, and
-``any`` over a collection of strings in the one form ``tags/any(t: t eq 'x')``.
+"""A small OData ``$filter`` compiler: ``eq ne gt ge lt le``, ``in (...)``, ``and``, ``or`` and parentheses,
+``any`` over a collection of strings in the one form ``tags/any(t: t eq 'x')``, and ``startswith(property, 'x')``
+where the schema allows it (the Defender for Endpoint API's machines).
 
 Strings are single-quoted (``''`` escapes a quote), date-times are unquoted ISO-8601, ``null`` is null. The
 left side of a comparison is a property, the right side a literal. Anything else is refused with a message
@@ -54,6 +55,7 @@ class Schema:
     entity_type: str
     properties: dict  # name -> Property
     not_filterable: tuple = ()  # properties that exist but cannot be filtered on
+    functions: tuple = ()  # string functions the API allows: ("startswith",)
 
     def property(self, name: str) -> Property:
         if name in self.properties:
@@ -140,8 +142,22 @@ class _Parser:
         if text.lower().endswith("/any") and token and token[1] == "(":
             return self._any(text[: -len("/any")])
         if token and token[1] == "(":
-            raise FilterError(f"The function '{text}' is not supported by this API.")
+            if text.lower() not in self._schema.functions:
+                raise FilterError(f"The function '{text}' is not supported by this API.")
+            return self._startswith()
         return self._comparison(text)
+
+    def _startswith(self) -> Callable:
+        """``startswith(name, 'prefix')`` on a string property (case-sensitive, as OData defines it)."""
+        self._expect_punctuation("(")
+        name = self._word("a property name")
+        prop = self._schema.property(name)
+        if prop.type != STRING:
+            raise FilterError(f"The function 'startswith' needs a string property; '{name}' is of type '{prop.type}'.")
+        self._expect_punctuation(",")
+        prefix = self._string()
+        self._expect_punctuation(")")
+        return lambda item: str(prop.getter(item) or "").startswith(prefix)
 
     def _any(self, name: str) -> Callable:
         """``name/any(x: x eq 'value')``: some member of the collection equals the value."""
@@ -149,20 +165,28 @@ class _Parser:
         if prop.type != STRINGS:
             raise FilterError(f"The 'any' operator needs a collection; '{name}' is of type '{prop.type}'.")
         self._expect_punctuation("(")
-        kind, variable, position = self._next("a range variable")
-        if kind != "word":
-            raise FilterError(f"Syntax error: expected a range variable at position {position}, found '{variable}'.")
+        variable = self._word("a range variable")
         self._expect_punctuation(":")
         kind, text, position = self._next("the range variable")
         if text != variable or not self._accept_word("eq"):
             raise FilterError(f"Only '{name}/any({variable}: {variable} eq '...')' is supported in an 'any' "
                               f"expression (at position {position}).")
+        value = self._string()
+        self._expect_punctuation(")")
+        return lambda item: value in (prop.getter(item) or ())
+
+    def _word(self, expected: str) -> str:
+        kind, text, position = self._next(expected)
+        if kind != "word":
+            raise FilterError(f"Syntax error: expected {expected} at position {position}, found '{text}'.")
+        return text
+
+    def _string(self) -> str:
+        """A quoted string literal's value."""
         kind, literal, position = self._next("a value")
         if kind != "string":
             raise FilterError(f"Syntax error: expected a quoted string at position {position}, found '{literal}'.")
-        self._expect_punctuation(")")
-        value = literal[1:-1].replace("''", "'")
-        return lambda item: value in (prop.getter(item) or ())
+        return literal[1:-1].replace("''", "'")
 
     def _comparison(self, name: str) -> Callable:
         prop = self._schema.property(name)

@@ -11,6 +11,7 @@ __metaclass__ = type
 
 import copy
 import json
+import re
 
 import pytest
 import requests
@@ -50,8 +51,7 @@ class FakeMachines(object):
         if seen.method == "GET" and len(parts) == 3:
             self.queries.append(dict(seen.query))
             wanted = seen.query.get("$filter", "")
-            found = [device for device in self.devices.values()
-                     if wanted == "computerDnsName eq '%s'" % device.get("computerDnsName")]
+            found = [device for device in self.devices.values() if named(wanted, device.get("computerDnsName"))]
             return make_response(200, {"value": found})
         device = self.devices.get(parts[3])
         if device is None:
@@ -94,6 +94,12 @@ def endpoint_client(retries=0, timeout=30):
 
 def device(tags, machine_id=DEVICE, name="ws-fin-007.contoso.example"):
     return {"id": machine_id, "computerDnsName": name, "machineTags": list(tags)}
+
+
+def named(wanted, name):
+    """Whether a $filter on the DNS name (eq, or startswith as Microsoft's OData examples spell it) finds `name`."""
+    prefix = re.match(r"^\(startswith\(computerDnsName,'(.*)'\)\)$", wanted)
+    return wanted == "computerDnsName eq '%s'" % name or bool(prefix and name.startswith(prefix.group(1)))
 
 
 def tag_task(transport, tags, devices=None, refuse=None, **params):
@@ -209,6 +215,20 @@ def test_a_device_by_name_is_found_with_a_filter_and_tagged_by_its_id(transport)
     assert result["machine"]["id"] == OTHER and result["machine"]["machineTags"] == ["HR"]
 
 
+@pytest.mark.parametrize("name, filters", [
+    ("WS-HR-001.contoso.example", ["computerDnsName eq 'WS-HR-001.contoso.example'",
+                                   "computerDnsName eq 'ws-hr-001.contoso.example'"]),
+    ("ws-hr-001", ["computerDnsName eq 'ws-hr-001'", "(startswith(computerDnsName,'ws-hr-001.'))"]),
+    ("WS-HR-001", ["computerDnsName eq 'WS-HR-001'", "computerDnsName eq 'ws-hr-001'",
+                   "(startswith(computerDnsName,'ws-hr-001.'))"]),
+])
+def test_a_name_in_upper_case_or_without_its_domain_finds_the_device(transport, name, filters):
+    devices = [device([], name="ws-hr-001.contoso.example"), device([], OTHER, "ws-hr-0011.contoso.example")]
+    server, module, result = tag_task(transport, None, devices=devices, machine_id=None, name=name, tag=["HR"])
+    assert [query["$filter"] for query in server.queries] == filters
+    assert result["machine"]["id"] == DEVICE
+
+
 def test_a_name_with_no_device_or_several_fails_before_any_change(transport):
     devices = [device([], name="dup.contoso.example"), device([], OTHER, "dup.contoso.example")]
     for name, words in (("nobody.contoso.example", ["No device is named nobody.contoso.example", TENANT]),
@@ -219,6 +239,10 @@ def test_a_name_with_no_device_or_several_fails_before_any_change(transport):
         for word in words:
             assert word in raised.value.message
     assert [seen.method for seen in transport.seen] == ["GET", "GET"]
+    with pytest.raises(ApiError) as raised:
+        tag_task(transport, None, devices=devices, machine_id=None, name="nobody", tag=["HR"])
+    assert "No device is named nobody in tenant %s (endpoint API), nor is any DNS name nobody.<domain>." % TENANT \
+        in raised.value.message
 
 
 def test_an_unknown_device_fails_naming_the_tenant(transport):

@@ -91,6 +91,19 @@ def test_every_page_of_devices_is_read_from_the_endpoint_apis_path(transport, mo
     assert server.queries[0]["$filter"] == "riskScore eq 'High'"
 
 
+def test_a_host_name_finds_its_device_in_any_domain_with_the_other_filters(transport):
+    server = IncidentApi("graph", [], endpoint_client().endpoints.api_url)
+    server.max_top = 10000
+    transport.handler = server
+    listing = read_machines(endpoint_client(), options(name="WS-FIN-007", risk_score=["high"]))
+    assert listing.items == []
+    assert [query["$filter"] for query in server.queries] == [
+        "riskScore eq 'High' and computerDnsName eq 'WS-FIN-007'",
+        "riskScore eq 'High' and computerDnsName eq 'ws-fin-007'",
+        "(startswith(computerDnsName,'ws-fin-007.')) and riskScore eq 'High'",
+    ]
+
+
 def test_one_device_by_id(transport):
     transport.answer(make_response(200, {"id": DEVICE, "computerDnsName": "ws-fin-007"}))
     listing = read_machines(endpoint_client(), options(machine_id=DEVICE.upper()))
