@@ -84,8 +84,8 @@ def test_every_change_of_every_tenant_fires_once(sandbox, rulebook):
     assert changes(events)[3:] == [(contoso, 'incident', item['id'], 'updated', item['lastUpdateDateTime'])
                                    for item in touched], run.report()
     incident = events[0]['m365d']['incident']
-    assert incident['id'] == events[0]['m365d']['id'] and incident['severity'] in ('high', 'informational', 'low',
-                                                                                    'medium', 'unknown')
+    severities = ('high', 'informational', 'low', 'medium', 'unknown')
+    assert incident['id'] == events[0]['m365d']['id'] and incident['severity'] in severities
     assert all(event['meta']['source']['name'] == 'incidents' for event in events)
 
 

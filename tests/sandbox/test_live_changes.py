@@ -142,14 +142,13 @@ def test_new_incidents_show_in_every_view(sandbox, http, tokens, responder, crea
     assert {alert["id"] for alert in newest_alerts["value"]} == set(all_alert_ids)
     defender_list = http.get(f"{sandbox['base_url']}/api/incidents", params={"$top": 3},
                              headers=bearer(tokens("soc-responder", DEFENDER))).json()
-    assert [incident["incidentId"] for incident in defender_list["value"]] == [int(item["id"])
-                                                                              for item in reversed(created)]
+    created_ids = [item["id"] for item in reversed(created)]
+    assert [incident["incidentId"] for incident in defender_list["value"]] == [int(item) for item in created_ids]
     hunted = http.post(graph(sandbox, "runHuntingQuery"), headers=responder,
                        json={"Query": "AlertInfo | where Timestamp >= ago(1h) | project AlertId"}).json()
     assert set(all_alert_ids) <= {row["AlertId"] for row in hunted["results"]}
     after = canonical(sandbox, http)
-    assert after[3:] == before and [incident["id"] for incident in after[:3]] == [item["id"]
-                                                                               for item in reversed(created)]
+    assert after[3:] == before and [incident["id"] for incident in after[:3]] == created_ids
 
 
 def test_new_incidents_take_severity_and_status(sandbox, http, responder, create):

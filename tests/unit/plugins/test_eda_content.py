@@ -362,8 +362,8 @@ def test_credential_type_renders_as_the_controller_validates_it(credential_type)
     (choices: the first)."""
     context = {}
     for field in credential_type["inputs"]["fields"]:
-        context[field["id"]] = (field.get("choices") or [field.get("default") or ("" if field.get("type") != "boolean"
-                                                                                 else True)])[0]
+        blank = True if field.get("type") == "boolean" else ""
+        context[field["id"]] = (field.get("choices") or [field.get("default") or blank])[0]
     sandbox = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
     for entries in credential_type["injectors"].values():
         for template in entries.values():
