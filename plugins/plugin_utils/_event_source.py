@@ -208,7 +208,9 @@ class EventSource(object):
         now = now or utcnow()
         saved = self.watch.state_file.load()
         self.warnings = []
-        self.tenants = [TenantWatch(self.watch, tenant_id, options, self._state(saved.get(tenant_id), now))
+        # Every tenant's state, also of a tenant dropped after a refusal: a restart takes it up where it stopped.
+        self.states = dict((tenant_id, self._state(saved.get(tenant_id), now)) for tenant_id in self.watch.tenants)
+        self.tenants = [TenantWatch(self.watch, tenant_id, options, self.states[tenant_id])
                         for tenant_id, options in self.watch.tenants.items()]
 
     def _state(self, saved, now):
@@ -232,7 +234,7 @@ class EventSource(object):
         return event(self.watch.kind, change)
 
     def save(self):
-        self.watch.state_file.save(dict((tenant.tenant_id, tenant.state) for tenant in self.tenants))
+        self.watch.state_file.save(self.states)
 
     def close(self):
         for tenant in self.tenants:

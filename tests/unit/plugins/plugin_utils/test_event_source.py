@@ -116,7 +116,8 @@ def test_where_a_new_source_starts(tmp_path):
 def test_a_saved_state_is_taken_up_and_a_stale_one_is_cut_to_the_lookback(tmp_path):
     path = str(tmp_path / "state.json")
     source = EventSource("incident", dict(BASE, state_file=path), now=NOW)
-    source.tenants[0].state = TenantState(watermark=at(-60), floor=at(-120))
+    state = source.tenants[0].state
+    state.watermark, state.floor = at(-60), at(-120)
     source.save()
     resumed = EventSource("incident", dict(BASE, state_file=path), now=NOW)
     assert resumed.tenants[0].state.watermark == at(-60) and resumed.tenants[0].state.floor == at(-120)
@@ -131,6 +132,18 @@ def test_a_source_stopped_before_its_first_change_resumes_from_its_start(tmp_pat
     EventSource("incident", dict(BASE, state_file=path), now=at(-60)).save()
     resumed = EventSource("incident", dict(BASE, state_file=path), now=NOW)
     assert resumed.tenants[0].state.floor == at(-60), "not the time of the restart: nothing between is lost"
+
+
+def test_a_dropped_tenants_state_is_still_saved(tmp_path):
+    path = str(tmp_path / "state.json")
+    source = EventSource("incident", dict(BASE, tenants=[TENANT, OTHER], state_file=path), now=NOW)
+    first, second = source.tenants
+    first.state.watermark = at(-10)
+    run_poll(source, first, ApiError("Forbidden", status=403))
+    assert source.tenants == [second]
+    source.save()
+    resumed = EventSource("incident", dict(BASE, tenants=[TENANT, OTHER], state_file=path), now=NOW)
+    assert resumed.states[TENANT].watermark == at(-10)
 
 
 def test_an_incidents_source_does_not_take_an_alerts_state(tmp_path):
