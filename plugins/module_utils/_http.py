@@ -280,6 +280,8 @@ class HttpClient(object):
                                 retry_after=response.headers.get("Retry-After"))
             if isinstance(body, dict):
                 return body
+            if response.status_code == 204:  # No Content: a success that answers nothing (a DELETE)
+                return {}
             if attempt >= self.retries or not _is_idempotent(method, kwargs.get("idempotent")):
                 raise ApiError(
                     "%s %s answered HTTP %s with a body that is not a JSON object: %s" % (

@@ -14,7 +14,10 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
 # WindowsDefenderATP application, granted in tokens for https://api.securitycenter.microsoft.com only.
 DEVICE_FEATURES = ("machine_read", "machine_tag", "machine_isolate", "machine_scan", "machine_collect_forensics",
                    "machine_restrict_execution", "machine_stop_and_quarantine")
-FEATURES = ("incident_read", "incident_write", "alert_read", "alert_write", "hunting") + DEVICE_FEATURES
+# Custom indicators (files, IP addresses, URLs, domains, certificates) are the Defender for Endpoint API's too.
+INDICATOR_FEATURES = ("indicator_read", "indicator_write")
+ENDPOINT_FEATURES = DEVICE_FEATURES + INDICATOR_FEATURES
+FEATURES = ("incident_read", "incident_write", "alert_read", "alert_write", "hunting") + ENDPOINT_FEATURES
 
 # What each API reads unless told otherwise.
 DEFAULT_FEATURES = {"graph": ["incident_read"], "defender": ["incident_read"], "endpoint": ["machine_read"]}
@@ -32,7 +35,9 @@ ENDPOINT_NEEDS = {"machine_read": "Machine.Read.All",
                   "machine_scan": "Machine.Scan",
                   "machine_collect_forensics": "Machine.CollectForensics",
                   "machine_restrict_execution": "Machine.RestrictExecution",
-                  "machine_stop_and_quarantine": "Machine.StopAndQuarantine"}
+                  "machine_stop_and_quarantine": "Machine.StopAndQuarantine",
+                  "indicator_read": "Ti.Read.All",
+                  "indicator_write": "Ti.ReadWrite.All"}
 NEEDED = {
     ("graph", "application"): GRAPH_NEEDS,
     ("graph", "user"): GRAPH_NEEDS,
@@ -86,8 +91,9 @@ def needed_permissions(api, context, features=None):
 
 def _where_instead(api, features):
     """Which API to check the features with instead, and why they are not on this one."""
-    if all(feature in DEVICE_FEATURES for feature in features):
-        return ("Device features belong to the Defender for Endpoint API, whose permissions (Machine.*) are app "
+    if all(feature in ENDPOINT_FEATURES for feature in features):
+        return ("Device and indicator features belong to the Defender for Endpoint API, whose permissions "
+                "(Machine.*, Ti.*) are app "
                 "roles of the WindowsDefenderATP application and appear only in its tokens (audience "
                 "https://api.securitycenter.microsoft.com): check them with api: endpoint.")
     if api == "endpoint":

@@ -41,8 +41,9 @@ options:
         releases them (C(Machine.Isolate)), V(machine_scan) runs antivirus scans (C(Machine.Scan)),
         V(machine_collect_forensics) collects investigation packages (C(Machine.CollectForensics)),
         V(machine_restrict_execution) restricts app execution (C(Machine.RestrictExecution)),
-        V(machine_stop_and_quarantine) stops and quarantines files (C(Machine.StopAndQuarantine)); in user context
-        the same without C(.All). They are app roles of the WindowsDefenderATP application and appear only in
+        V(machine_stop_and_quarantine) stops and quarantines files (C(Machine.StopAndQuarantine)),
+        V(indicator_read) lists custom indicators (C(Ti.Read.All)), V(indicator_write) creates, updates and deletes
+        them (C(Ti.ReadWrite.All)); in user context the same without C(.All). They are app roles of the WindowsDefenderATP application and appear only in
         tokens for C(https://api.securitycenter.microsoft.com), never in Graph's or the Defender XDR API's."
       - A feature the chosen API does not have is refused before any request, naming the API to check it with.
       - By default V(incident_read), or V(machine_read) with O(api=endpoint).
@@ -50,7 +51,7 @@ options:
     elements: str
     choices: [incident_read, incident_write, alert_read, alert_write, hunting, machine_read, machine_tag,
               machine_isolate, machine_scan, machine_collect_forensics, machine_restrict_execution,
-              machine_stop_and_quarantine]
+              machine_stop_and_quarantine, indicator_read, indicator_write]
   expiry_warning_days:
     description:
       - Warn about secrets and certificates that expire within this many days, from V(0) (only expired ones) to

@@ -82,7 +82,8 @@ def test_consented_tenants_have_a_service_principal(sandbox, http, tokens):
     reader = only(sandbox, http, token, "servicePrincipals", READER)
     assignments = get(sandbox, http, token, f"servicePrincipals/{reader['id']}/appRoleAssignments").json()["value"]
     assert sorted(item["value"] for item in assignments) == ["Incident.Read.All", "Machine.Read.All",
-                                                             "SecurityAlert.Read.All", "SecurityIncident.Read.All"]
+                                                             "SecurityAlert.Read.All", "SecurityIncident.Read.All",
+                                                             "Ti.Read.All"]
     missing = get(sandbox, http, token, "servicePrincipals(appId='1ab9d2e8-bb8a-465f-922e-a2fac1fe2ec9')")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "Request_ResourceNotFound"
 

@@ -19,7 +19,7 @@ TIME_SCALE = 0.01  # as the integration tests run it: an action is Pending 0.6 s
 ENDPOINT = "https://api.securitycenter.microsoft.com/.default"
 ENDPOINT_RESOURCE = "https://api.securitycenter.microsoft.com"
 ALL_ROLES = ["Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate", "Machine.Scan", "Machine.CollectForensics",
-             "Machine.RestrictExecution", "Machine.StopAndQuarantine"]
+             "Machine.RestrictExecution", "Machine.StopAndQuarantine", "Ti.ReadWrite.All"]
 SHA1 = "3395856ce81f2b7382dee72602f798b642f14140"
 # segment, permission, body
 ACTIONS = [
@@ -99,7 +99,7 @@ def test_client_credentials_token_for_the_endpoint_api(sandbox, tokens):
     claims = claims_of(tokens("soc-responder", ENDPOINT))
     assert (claims["aud"], claims["tid"]) == (ENDPOINT_RESOURCE, CONTOSO)
     assert claims["roles"] == app_info(sandbox, "soc-responder")["permissions"][CONTOSO]["endpoint"] == ALL_ROLES
-    assert claims_of(tokens("soc-reader", ENDPOINT))["roles"] == ["Machine.Read.All"]
+    assert claims_of(tokens("soc-reader", ENDPOINT))["roles"] == ["Machine.Read.All", "Ti.Read.All"]
     assert "roles" not in claims_of(tokens("soc-bare", ENDPOINT, FABRIKAM))
 
 

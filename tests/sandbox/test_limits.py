@@ -42,7 +42,8 @@ def test_documented_defaults(sandbox, http):
             "GET /api/machineactions/{id}", "POST /api/machines/{id}/isolate", "POST /api/machines/{id}/unisolate",
             "POST /api/machines/{id}/runAntiVirusScan", "POST /api/machines/{id}/collectInvestigationPackage",
             "POST /api/machines/{id}/restrictCodeExecution", "POST /api/machines/{id}/unrestrictCodeExecution",
-            "POST /api/machines/{id}/StopAndQuarantineFile")},
+            "POST /api/machines/{id}/StopAndQuarantineFile", "GET /api/indicators", "POST /api/indicators",
+            "POST /api/indicators/import", "POST /api/indicators/BatchDelete", "DELETE /api/indicators/{id}")},
         "GET /api/machineactions/{id}/GetPackageUri": [{"calls": 2, "seconds": 60}, {"calls": 120, "seconds": 3600}],
         "GET /api/machineactions/{id}/getPackageUri": [{"calls": 2, "seconds": 60}, {"calls": 120, "seconds": 3600}],
     }

@@ -19,6 +19,7 @@ from .graph import GraphApi
 from .httpd import ApiError, Request, Response, Router
 from .hunting import Hunting
 from .identity import TOKEN_ROUTE, Identity
+from .indicators import IndicatorsApi, IndicatorStore
 from .liveadmin import LiveChanges
 from .managed_identity import GRANT as MANAGED_IDENTITY, IMDS_ROUTE, ManagedIdentityEndpoint
 from .machineactions import EndpointStore
@@ -48,7 +49,8 @@ class Sandbox:
         hunter = Hunting(self.store, scenario, start)
         endpoint_store = EndpointStore(self.store, start, time_scale, clock)
         endpoint = EndpointApi(endpoint_store, PackageLinks(time_scale), self._tokens, updater)
-        endpoint_routes = endpoint.routes()
+        indicators = IndicatorsApi(IndicatorStore(clock), self._tokens, updater, scenario)
+        endpoint_routes = [*endpoint.routes(), *indicators.routes()]
         self._endpoint_routes = frozenset(route.name for route in endpoint_routes)
         apis = [*GraphApi(self.store, self._tokens, clock, updater, hunter).routes(),
                 *AlertsApi(self.store, self._tokens, clock, updater).routes(),
@@ -61,6 +63,7 @@ class Sandbox:
             raise ScenarioError(f"rate_limits: {exc}") from None
         admin = [*Admin(self.counters, self.faults, self.limits, self.store, scenario).routes(),
                  *LiveChanges(self.store, scenario, clock).routes(), *EndpointAdmin(endpoint_store, scenario).routes(),
+                 *indicators.admin_routes(),
                  *self.identity.admin_routes(), *self.consents.admin_routes()]
         self.router = Router([*admin, *apis, *self.managed_identity.routes(), *self.identity.routes()])
 

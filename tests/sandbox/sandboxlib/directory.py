@@ -32,14 +32,15 @@ KNOWN_ROLES = {
     "defender": ("Incident.Read.All", "Incident.ReadWrite.All", "AdvancedHunting.Read.All", "Alert.Read.All",
                  "Alert.ReadWrite.All"),
     "endpoint": ("Machine.Read.All", "Machine.ReadWrite.All", "Machine.Isolate", "Machine.Scan",
-                 "Machine.CollectForensics", "Machine.RestrictExecution", "Machine.StopAndQuarantine"),
+                 "Machine.CollectForensics", "Machine.RestrictExecution", "Machine.StopAndQuarantine", "Ti.Read.All",
+                 "Ti.ReadWrite", "Ti.ReadWrite.All"),
 }
 KNOWN_SCOPES = {
     "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "SecurityAlert.Read.All",
               "ThreatHunting.Read.All", "User.Read"),
     "defender": ("Incident.Read", "Incident.ReadWrite", "AdvancedHunting.Read"),
     "endpoint": ("Machine.Read", "Machine.ReadWrite", "Machine.Isolate", "Machine.Scan", "Machine.CollectForensics",
-                 "Machine.RestrictExecution", "Machine.StopAndQuarantine"),
+                 "Machine.RestrictExecution", "Machine.StopAndQuarantine", "Ti.Read", "Ti.ReadWrite"),
 }
 ROLE, SCOPE = "Role", "Scope"
 _NAMESPACE = uuid.UUID("0d7c3a52-6f0e-4b8e-a7f4-5c2d9e8b1a60")

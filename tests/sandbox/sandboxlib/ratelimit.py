@@ -14,13 +14,16 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-# The Defender for Endpoint API's machine and machine action routes (each page documents 100 a minute and 1,500 an
+# The Defender for Endpoint API's machine, machine action and indicator routes (each page documents 100 a minute and 1,500 an
 # hour); GetPackageUri has its own documented limit.
 ENDPOINT_ROUTES = ["GET /api/machines", "GET /api/machines/{id}", "POST /api/machines/{id}/tags",
                    "GET /api/machineactions", "GET /api/machineactions/{id}",
                    *(f"POST /api/machines/{{id}}/{action}" for action in (
                        "isolate", "unisolate", "runAntiVirusScan", "collectInvestigationPackage",
-                       "restrictCodeExecution", "unrestrictCodeExecution", "StopAndQuarantineFile"))]
+                       "restrictCodeExecution", "unrestrictCodeExecution", "StopAndQuarantineFile")),
+                   # The indicator pages document the same limits.
+                   "GET /api/indicators", "POST /api/indicators", "POST /api/indicators/import",
+                   "POST /api/indicators/BatchDelete", "DELETE /api/indicators/{id}"]
 # docs/microsoft-apis.md §5. Graph's incident routes have no documented limit.
 DEFAULT_RULES = (
     {"name": "defender-incidents", "routes": ["GET /api/incidents", "PATCH /api/incidents/{id}"],

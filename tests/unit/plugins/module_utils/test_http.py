@@ -303,6 +303,13 @@ def test_request_json_returns_the_object_and_passes_params(transport, client):
     assert transport.seen[0].query == {"$top": "50", "$filter": "status eq 'active'"}
 
 
+def test_request_json_takes_no_content_as_an_empty_answer_but_not_an_empty_200(transport, client):
+    transport.answer(make_response(204, text=""), make_response(200, text=""))
+    assert client.request_json("DELETE", URL, idempotent=False) == {}
+    with pytest.raises(ApiError, match="answered HTTP 200 with a body that is not a JSON object"):
+        client.request_json("POST", URL, idempotent=False)
+
+
 def test_request_json_raises_api_error_for_4xx(transport, client):
     body = {"error": {"code": "Forbidden", "message": "Missing application roles.", "innerError": {"request-id": "body-id"}}}
     transport.answer(make_response(403, body, headers={"request-id": "header-id"}))

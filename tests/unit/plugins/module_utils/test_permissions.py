@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._permissions import (
     DEVICE_FEATURES,
+    ENDPOINT_FEATURES,
     FEATURES,
     granted_permissions,
     missing_permissions,
@@ -23,7 +24,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._permissions 
 
 ALL = list(FEATURES)
 # What each API has: the Defender XDR API has no alerts endpoint, devices are the Defender for Endpoint API's.
-GRAPH_ALL = [feature for feature in FEATURES if feature not in DEVICE_FEATURES]
+GRAPH_ALL = [feature for feature in FEATURES if feature not in ENDPOINT_FEATURES]
 DEFENDER_ALL = [feature for feature in GRAPH_ALL if not feature.startswith("alert_")]
 
 
@@ -40,6 +41,10 @@ DEFENDER_ALL = [feature for feature in GRAPH_ALL if not feature.startswith("aler
         "Machine.CollectForensics", "Machine.Isolate", "Machine.ReadWrite.All", "Machine.RestrictExecution",
         "Machine.Scan", "Machine.StopAndQuarantine"]),
     ("endpoint", "user", ["machine_read", "machine_isolate"], ["Machine.Isolate", "Machine.Read"]),
+    ("endpoint", "application", ["indicator_read"], ["Ti.Read.All"]),
+    ("endpoint", "application", ["indicator_read", "indicator_write", "machine_read"], [
+        "Machine.Read.All", "Ti.ReadWrite.All"]),
+    ("endpoint", "user", ["indicator_write"], ["Ti.ReadWrite"]),
     # The ReadWrite permission that writing needs covers reading: Read is not asked for besides it.
     ("graph", "application", GRAPH_ALL, ["SecurityAlert.ReadWrite.All", "SecurityIncident.ReadWrite.All",
                                          "ThreatHunting.Read.All"]),
@@ -64,6 +69,7 @@ def test_unknown_feature():
     ("graph", ["machine_isolate"], ["machine_isolate", "graph API does not have", "api: endpoint",
                                     "https://api.securitycenter.microsoft.com"]),
     ("endpoint", ["incident_read", "hunting"], ["incident_read, hunting", "api: graph"]),
+    ("defender", ["indicator_write"], ["indicator_write", "api: endpoint", "Ti.*"]),
 ])
 def test_features_of_another_api_are_refused_naming_the_api_to_use(api, features, words):
     with pytest.raises(InputError) as raised:
