@@ -53,16 +53,22 @@ STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 25 * 60}
 # The integration tests' sandbox runs its rate-limit windows and Retry-After 100 times faster (the demo's runs
 # in real time); targets find the factor in m365d_sandbox.time_scale.
 INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
-STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee', 'browser', 'conformance')
+STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee', 'browser', 'eda', 'conformance')
 # The browser stage: Debian's Chromium (installed with apt-get when missing), driven by Playwright from .venv/browser
 # (its own browser downloads are never used); the rendered report's screenshot is kept as an artifact.
 CHROMIUM = '/usr/bin/chromium'
 BROWSER_REQUIREMENTS = ('tests/browser/requirements.txt',)
 BROWSER_SCREENSHOT = os.path.join(BUILD, 'artifacts', 'incident-report.png')
+# The eda stage: the real ansible-rulebook from .venv/eda, with the collection's runtime requirements (its event sources
+# import its module_utils in the rulebook's process); the rule engine runs in Java (Debian's openjdk-17 when missing).
+EDA_REQUIREMENTS = ('requirements.txt', 'tests/eda/requirements.txt')
+JAVA_MIN = 17  # ansible-rulebook refuses to start with an older Java
+JAVA_PACKAGE = 'openjdk-17-jre-headless'
 # The conformance stage: Microsoft's Graph SDK for Python and azure-identity, from .venv/conformance, against a sandbox.
 CONFORMANCE_REQUIREMENTS = ('tests/conformance/requirements.txt',)
-# The environments without ansible-core, each made by its stage only, on python3.
-TOOL_VENVS = {'browser': BROWSER_REQUIREMENTS, 'conformance': CONFORMANCE_REQUIREMENTS}
+# The environments of single stages, each made by its stage only, on python3; ansible-core only if their requirement
+# files ask for it (.venv/eda's does).
+TOOL_VENVS = {'browser': BROWSER_REQUIREMENTS, 'eda': EDA_REQUIREMENTS, 'conformance': CONFORMANCE_REQUIREMENTS}
 
 
 class SetupError(Exception):
@@ -215,7 +221,7 @@ class Venv:
 
     @classmethod
     def named(cls, name):
-        """The 'oldest', 'newest', 'browser' or 'conformance' environment; the Pythons can be overridden for
+        """The 'oldest', 'newest', or a stage's own environment (TOOL_VENVS); the Pythons can be overridden for
         experiments."""
         python3 = shutil.which('python3') or sys.executable
         python3 = (probe_python(python3) or (None, python3))[1]
@@ -271,7 +277,7 @@ class Venv:
                 return self
             started = time.monotonic()
             say('Setting up .venv/%s (%s on %s); log: %s'
-                % (self.name, self.core or 'no ansible-core', self.base_python, os.path.relpath(self.log, ROOT)))
+                % (self.name, self.core or 'its requirement files', self.base_python, os.path.relpath(self.log, ROOT)))
             os.makedirs(LOGS, exist_ok=True)
             with open(self.log, 'w', encoding='utf-8'):
                 pass
@@ -884,36 +890,73 @@ def run_pytest(venv, name, paths, log, **env):
     return (code,) + junit_counts([junit] if os.path.exists(junit) else [])
 
 
-def ensure_chromium(log):
-    """Debian's chromium at CHROMIUM: installed with apt-get when missing (as root, else with sudo -n)."""
-    if os.access(CHROMIUM, os.X_OK):
-        return
-    wanted = "Debian's chromium package (%s): as root, apt-get install chromium" % CHROMIUM
+def apt_install(package, what, find, log):
+    """What ``find()`` finds, after installing Debian's ``package`` with apt-get when it finds nothing (as root, else
+    with sudo -n; ``apt-get update`` and again only if the install fails). ``what`` names the missing thing."""
+    found = find()
+    if found:
+        return found
+    wanted = "Debian's %s package: as root, apt-get install %s" % (package, package)
     missing = 'apt-get' if not shutil.which('apt-get') else 'sudo' if os.geteuid() != 0 and not shutil.which('sudo') else None
     if missing:
-        raise SetupError('%s is missing and there is no %s to install it; install %s' % (CHROMIUM, missing, wanted))
-    say("Installing Debian's chromium with apt-get; log: %s" % os.path.relpath(log, ROOT))
+        raise SetupError('%s is missing and there is no %s to install it; install %s' % (what, missing, wanted))
+    say("Installing Debian's %s with apt-get; log: %s" % (package, os.path.relpath(log, ROOT)))
     apt = ([] if os.geteuid() == 0 else ['sudo', '-n']) + [
         'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', '-y', '-q', '-o', 'DPkg::Lock::Timeout=300']
-    install = apt + ['install', '--no-install-recommends', 'chromium']
+    install = apt + ['install', '--no-install-recommends', package]
     if run_logged(install, log) != 0:  # the package lists may be missing or old
         run_logged(apt + ['update'], log)
         run_logged(install, log)
-    if not os.access(CHROMIUM, os.X_OK):
+    found = find()
+    if not found:
         raise SetupError('%s is missing and apt-get could not install it (see %s); install %s'
-                         % (CHROMIUM, os.path.relpath(log, ROOT), wanted))
+                         % (what, os.path.relpath(log, ROOT), wanted))
+    return found
+
+
+def ensure_chromium(log):
+    """Debian's chromium at CHROMIUM."""
+    apt_install('chromium', CHROMIUM, lambda: os.access(CHROMIUM, os.X_OK), log)
+
+
+def java_home(java):
+    """The java.home of a java program that is JAVA_MIN or newer, else None."""
+    try:
+        result = subprocess.run([java, '-XshowSettings:properties', '-version'], capture_output=True, text=True,
+                                timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    settings = dict(re.findall(r'^\s*(java\.home|java\.specification\.version) = (.*)$', result.stderr, re.M))
+    version = settings.get('java.specification.version', '')
+    return settings.get('java.home') if version.isdigit() and int(version) >= JAVA_MIN else None
+
+
+def find_java_home():
+    """The home of the first Java JAVA_MIN+ of $JAVA_HOME, PATH and Debian's openjdk-17 (which apt-get may install
+    without making it the default java), or None."""
+    candidates = [os.path.join(os.environ['JAVA_HOME'], 'bin', 'java')] if os.environ.get('JAVA_HOME') else []
+    candidates.append(shutil.which('java'))
+    candidates.extend(sorted(glob.glob('/usr/lib/jvm/java-%d-openjdk-*/bin/java' % JAVA_MIN)))
+    return next((home for home in (java_home(java) for java in candidates if java and os.access(java, os.X_OK)) if home),
+                None)
+
+
+def ensure_java(log):
+    """A Java JAVA_MIN+ for ansible-rulebook (JAVA_PACKAGE installed when there is none); its JAVA_HOME for the stage."""
+    return {'JAVA_HOME': apt_install(JAVA_PACKAGE, 'Java %d or later' % JAVA_MIN, find_java_home, log)}
 
 
 def stage_own_venv(results, name, prepare=(), note=None, **env):
     """tests/<name> with pytest in .venv/<name>, one result per test; set-up that fails (``prepare``, the venv) is
-    one failure with its reason in the log. ``note()`` adds a word to the stage's line."""
+    one failure with its reason in the log. A ``prepare`` step may return variables for pytest's environment.
+    ``note()`` adds a word to the stage's line."""
     log = os.path.join(LOGS, name + '.log')
     with open(log, 'w', encoding='utf-8'):
         pass
     started = time.monotonic()
     try:
         for step in prepare:
-            step(log)
+            env.update(step(log) or {})
         own = Venv.named(name).ensure()
     except SetupError as ex:
         with open(log, 'a', encoding='utf-8') as handle:
@@ -935,6 +978,12 @@ def stage_browser(results, venv):
     """tests/browser: the incident report of a sandbox run (made with ``venv``'s ansible-playbook) in headless Chromium,
     one result per test; the page's screenshot is BROWSER_SCREENSHOT."""
     stage_own_venv(results, 'browser', prepare=[ensure_chromium], note=screenshot_note, M365D_CORE=venv.name)
+
+
+def stage_eda(results):
+    """tests/eda: the real ansible-rulebook (.venv/eda, Java found or installed) running rulebooks with the collection's
+    event sources against a sandbox that its conftest starts, one result per test."""
+    stage_own_venv(results, 'eda', prepare=[ensure_java])
 
 
 def stage_conformance(results):
@@ -984,8 +1033,8 @@ def requirement_names(path):
 
 def stage_ee(results, venv):
     """ansible-builder, no container runtime: introspect reads the collection's meta/execution-environment.yml and
-    must find requirements.txt's packages; create turns extensions/awx/execution-environment.yml into a build
-    context in .build/ee."""
+    must find requirements.txt's packages; create turns the execution environment (extensions/awx/) and the
+    decision environment (extensions/eda/) into build contexts in .build/ee and .build/de."""
     log = os.path.join(LOGS, 'ee.log')
     with open(log, 'w', encoding='utf-8'):
         pass
@@ -1002,17 +1051,42 @@ def stage_ee(results, venv):
             handle.write('*** introspect found %s, requirements.txt has %s\n' % (got, wanted))
     ok = code == 0 and got == wanted
     results.add('ee-introspect', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
+    for stage, definition, context, wanted in BUILDER_DEFINITIONS:
+        builder_create(results, builder, venv, stage, definition, os.path.join(BUILD, context), wanted, log)
+
+
+# ansible-builder definitions turned into build contexts: (stage, definition, context below .build, {file in the
+# context: text it must hold, '' for none}).
+BUILDER_DEFINITIONS = (
+    ('ee-create', os.path.join('extensions', 'awx', 'execution-environment.yml'), 'ee',
+     {'Containerfile': '', os.path.join('_build', 'requirements.yml'): ''}),
+    ('de-create', os.path.join('extensions', 'eda', 'decision-environment.yml'), 'de',
+     {'Containerfile': '', os.path.join('_build', 'requirements.yml'): '',
+      os.path.join('_build', 'bindep.txt'): 'java-17-openjdk-headless',
+      os.path.join('_build', 'requirements.txt'): 'ansible-rulebook'}),
+)
+
+
+def builder_create(results, builder, venv, stage, definition, context, wanted, log):
+    """ansible-builder create of one definition; it passes when the context holds every file wanted, each with the
+    text it must hold."""
     started = time.monotonic()
-    context = os.path.join(BUILD, 'ee')
     shutil.rmtree(context, ignore_errors=True)
-    code = run_logged([builder, 'create', '--file', os.path.join(ROOT, 'extensions', 'awx', 'execution-environment.yml'),
-                       '--context', context, '--output-filename', 'Containerfile'], log, env=venv.env())
-    made = [os.path.join(context, name) for name in ('Containerfile', os.path.join('_build', 'requirements.yml'))]
-    ok = code == 0 and all(os.path.exists(path) for path in made)
-    if code == 0 and not ok:
+    code = run_logged([builder, 'create', '--file', os.path.join(ROOT, definition), '--context', context,
+                       '--output-filename', 'Containerfile'], log, env=venv.env())
+    missing = []
+    for name, text in sorted(wanted.items()):
+        path = os.path.join(context, name)
+        if os.path.exists(path):
+            with open(path, encoding='utf-8') as handle:
+                if text in handle.read():
+                    continue
+        missing.append(name + (' with %s' % text if text else ''))
+    if code == 0 and missing:
         with open(log, 'a', encoding='utf-8') as handle:
-            handle.write('*** create did not write %s\n' % ', '.join(path for path in made if not os.path.exists(path)))
-    results.add('ee-create', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
+            handle.write('*** create of %s did not write %s\n' % (definition, ', '.join(missing)))
+    ok = code == 0 and not missing
+    results.add(stage, 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1124,6 +1198,8 @@ def command_test(args):
         stage_ee(results, venvs[0])
     if 'browser' in stages and venvs:
         stage_browser(results, venvs[-1])  # the demo's environment: newest, unless --core says otherwise
+    if 'eda' in stages:
+        stage_eda(results)
     if 'conformance' in stages:
         stage_conformance(results)
 

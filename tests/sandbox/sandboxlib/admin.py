@@ -272,10 +272,15 @@ class Admin:
         return Response.json(200, {"tenant_id": tenant_id, "count": count})
 
     def _tenant_id(self, id_or_domain: str) -> str:
-        tenant = self._scenario.tenant(id_or_domain)
-        if tenant is None:
-            raise _fail(404, f"no tenant '{id_or_domain}' in the scenario")
-        return tenant.id
+        return tenant_id_of(self._scenario, id_or_domain)
+
+
+def tenant_id_of(scenario, id_or_domain: str) -> str:
+    """The id of the tenant a ``{tenant}`` path segment names (id or domain); the admin API's 404 if none."""
+    tenant = scenario.tenant(id_or_domain)
+    if tenant is None:
+        raise _fail(404, f"no tenant '{id_or_domain}' in the scenario")
+    return tenant.id
 
 
 def _echo_authorization(response: Response, request: Request) -> Response:

@@ -10,6 +10,7 @@ from typing import Optional
 from . import errors, timefmt
 from .admin import Admin, Counters, Faults
 from .alerts import AlertsApi
+from .consents import ConsentRevocations
 from .defender import DefenderApi
 from .directory import DirectoryApi
 from .endpoint import EndpointApi
@@ -18,6 +19,7 @@ from .graph import GraphApi
 from .httpd import ApiError, Request, Response, Router
 from .hunting import Hunting
 from .identity import TOKEN_ROUTE, Identity
+from .liveadmin import LiveChanges
 from .managed_identity import GRANT as MANAGED_IDENTITY, IMDS_ROUTE, ManagedIdentityEndpoint
 from .machineactions import EndpointStore
 from .package import PackageLinks
@@ -37,8 +39,10 @@ class Sandbox:
         self.store = IncidentStore(scenario, start)
         clock = timefmt.utcnow
         self._clock = clock
-        self._tokens = TokenService(pki.signing, scenario.token_lifetime, lambda tid: scenario.tenant(tid) is not None)
-        self.identity = Identity(scenario, self._tokens, pki, clock)
+        self.consents = ConsentRevocations(scenario)
+        self._tokens = TokenService(pki.signing, scenario.token_lifetime, lambda tid: scenario.tenant(tid) is not None,
+                                    self.consents.revoked)
+        self.identity = Identity(scenario, self._tokens, pki, clock, self.consents)
         self.managed_identity = ManagedIdentityEndpoint(scenario, self._tokens, clock)
         updater = IncidentUpdater(self.store, scenario, clock)
         hunter = Hunting(self.store, scenario, start)
@@ -56,7 +60,8 @@ class Sandbox:
         except ValueError as exc:
             raise ScenarioError(f"rate_limits: {exc}") from None
         admin = [*Admin(self.counters, self.faults, self.limits, self.store, scenario).routes(),
-                 *EndpointAdmin(endpoint_store, scenario).routes(), *self.identity.admin_routes()]
+                 *LiveChanges(self.store, scenario, clock).routes(), *EndpointAdmin(endpoint_store, scenario).routes(),
+                 *self.identity.admin_routes(), *self.consents.admin_routes()]
         self.router = Router([*admin, *apis, *self.managed_identity.routes(), *self.identity.routes()])
 
     def handle(self, request: Request) -> Response:

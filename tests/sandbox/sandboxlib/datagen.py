@@ -10,6 +10,10 @@ stream; properties that follow from values already drawn (a custom detection's d
 security group's distinguished name) draw nothing. An incident's time stamps
 share one precision (whole seconds, milliseconds or microseconds), so that answers carry 0 to 7 fraction
 digits as real ones do.
+
+Incidents added while the sandbox runs (``new_incident``) are drawn the same way, each from streams of its own
+seeded by the tenant id and its sequence number, so the n-th added incident is always the same but for its
+time stamps.
 """
 from __future__ import annotations
 
@@ -289,21 +293,38 @@ class TenantProfile:
 def generate(tenant, count: int, start: datetime.datetime) -> list:
     """``count`` incidents for ``tenant``, newest first; ids count down from the newest."""
     profile = TenantProfile(tenant, start)
-    id_base = random.Random(f"{tenant.id}/ids").randint(10_000, 900_000)
+    id_base = first_incident_id(tenant)
     ids = [id_base + count - 1 - position for position in range(count)]
     return [_Incident(profile, ids, position, start).build() for position in range(count)]
 
 
-class _Incident:
-    """Builds incident number ``position`` (0 = newest) from its own random stream."""
+def first_incident_id(tenant) -> int:
+    """The id of a tenant's oldest generated incident (the others count up from it)."""
+    return random.Random(f"{tenant.id}/ids").randint(10_000, 900_000)
 
-    def __init__(self, profile: TenantProfile, ids: list, position: int, start: datetime.datetime):
+
+def new_incident(profile: TenantProfile, incident_id: int, sequence: int, moment: datetime.datetime,
+                 severity: Optional[str] = None, status: Optional[str] = None,
+                 taken: frozenset = frozenset()) -> Incident:
+    """Incident number ``sequence`` (0, 1, ...) of those added to the tenant while the sandbox runs, drawn like the
+    generated ones from a stream of its own: created and last updated at ``moment``, as are its 1 to 3 alerts, to
+    the microsecond. ``severity`` and ``status`` (default ``active``) replace the drawn ones; alert ids in ``taken``
+    are drawn again."""
+    return _NewIncident(profile, incident_id, sequence, moment).build_new(severity, status, taken)
+
+
+class _Incident:
+    """Builds incident number ``position`` (0 = newest) from its own random stream (``seed``: another stream)."""
+
+    def __init__(self, profile: TenantProfile, ids: list, position: int, start: datetime.datetime,
+                 seed: Optional[str] = None):
+        seed = seed or f"{profile.tenant.id}/{position}"
         self.profile = profile
         self.ids = ids
         self.position = position
         self.start = start
-        self.rng = random.Random(f"{profile.tenant.id}/{position}")
-        self.more = random.Random(f"{profile.tenant.id}/{position}/more")  # the second stream, see the module doc
+        self.rng = random.Random(seed)
+        self.more = random.Random(f"{seed}/more")  # the second stream, see the module doc
         self.template = self.rng.choices(TEMPLATES, weights=[t.weight for t in TEMPLATES])[0]
         self.user = self.rng.choice(profile.people)
         self.devices = self._devices()
@@ -423,10 +444,11 @@ class _Incident:
 
     # --- alerts ----------------------------------------------------------------------------------------------
 
-    def _alerts(self, created, updated, status, severity, classification, determination, assigned_to) -> tuple:
+    def _alerts(self, created, updated, status, severity, classification, determination, assigned_to,
+                most: int = 4) -> tuple:
         rng = self.rng
         templates = self.template.alerts
-        count = rng.randint(self.template.min_alerts, min(4, len(templates)))
+        count = rng.randint(self.template.min_alerts, min(most, len(templates)))
         moments = [created] + sorted(_between(rng, created, updated) for dummy in range(count - 1))
         alerts = []
         for number, (template, moment) in enumerate(zip(templates[:count], moments)):
@@ -575,6 +597,40 @@ class _Incident:
         details.update(object_guid=_stable_uuid(f"{self.profile.tenant.id}/group/{rid}"),
                        distinguished_name=f"CN={name},CN={GROUP_CONTAINERS.get(name, 'Users')},{domain}")
         return {"securityGroupId": f"{self.profile.sid_base}-{rid}", "securityGroupName": name}
+
+
+class _NewIncident(_Incident):
+    """An incident that arrives while the sandbox runs: new, so untagged and without comments."""
+
+    def __init__(self, profile: TenantProfile, incident_id: int, sequence: int, moment: datetime.datetime):
+        seed = f"{profile.tenant.id}/new/{sequence}"
+        super().__init__(profile, [incident_id], 0, moment, seed=seed)
+        self.redraws = random.Random(f"{seed}/ids")  # its own stream: a redrawn alert id changes nothing else
+
+    def build_new(self, severity: Optional[str], status: Optional[str], taken: frozenset) -> Incident:
+        moment = self.start
+        drawn = _weighted(self.rng, self.template.severities)  # drawn anyway: the other values stay the same
+        severity, status = severity or drawn, status or "active"
+        classification, determination = self._verdict(status)
+        assigned_to = self._assignee(status)
+        alerts = self._alerts(moment, moment, status, severity, classification, determination, assigned_to, most=3)
+        alerts = tuple(self._unique(alert, taken) for alert in alerts)
+        return Incident(
+            id=self.ids[0], tenant_id=self.profile.tenant.id, title=self.template.title,
+            description=self.template.description, created=moment, last_updated=moment, status=status,
+            severity=severity, classification=classification, determination=determination, assigned_to=assigned_to,
+            custom_tags=(), system_tags=self.template.system_tags, comments=(), redirect_id=None, alerts=alerts,
+            last_modified_by=self._last_modified_by(status, assigned_to, ()),
+            priority_score=self._priority_score(status, severity),
+            resolving_comment=RESOLUTION_COMMENTS[classification] if status == "resolved" else None,
+            summary=self._summary(alerts),
+        )
+
+    def _unique(self, alert: Alert, taken: frozenset) -> Alert:
+        alert_id = alert.id
+        while alert_id in taken:
+            alert_id = _alert_id(self.redraws, alert.service)
+        return alert if alert_id == alert.id else dataclasses.replace(alert, id=alert_id)
 
 
 def _weighted(rng: random.Random, weights: dict) -> str:

@@ -36,8 +36,10 @@ class Grant:
 class Identity:
     """The login endpoints. Tenants are named by GUID or domain; ``common``/``organizations`` mean the app's home."""
 
-    def __init__(self, scenario, tokens, pki, clock):
+    def __init__(self, scenario, tokens, pki, clock, consents):
+        """``consents``: the ``ConsentRevocations`` that say whether an app still has a service principal."""
         self._scenario = scenario
+        self._consents = consents
         self._tokens = tokens
         self._clock = clock
         self.federation = Federation(pki.workload_issuer, clock)
@@ -163,11 +165,12 @@ class Identity:
         return Response.json(200, body, NO_STORE)
 
     def _client(self, request: Request, client_id: str, segment: str, directory):
-        """The app and the tenant it signs in to (its home for ``common``); AADSTS700016 if it has none there."""
+        """The app and the tenant it signs in to (its home for ``common``); AADSTS700016 if it has no service
+        principal there (never consented, or revoked)."""
         app = self._scenario.app(client_id)
         if directory is None and app is not None:
             directory = self._scenario.tenant(app.home_tenant)
-        if app is None or directory is None or not app.known_in(directory.id):
+        if app is None or directory is None or not self._consents.present(app, directory.id):
             raise entra_failure(request, 400, "unauthorized_client", 700016,
                                 f"Application with identifier '{client_id}' was not found in the directory "
                                 f"'{directory.name if directory else segment}'. This can happen if the application "

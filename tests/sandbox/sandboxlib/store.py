@@ -1,7 +1,8 @@
 """The incident store: one list of incidents per tenant, shared by both API views.
 
 Alerts live inside their incidents; an index finds an alert's incident by the alert's id, and the tenant's alerts,
-newest first, are listed from a snapshot that is made again after a change.
+newest first, are listed from a snapshot that is made again after a change. Incidents added while the sandbox runs
+(the admin API's live changes) go to the front: they are the newest.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class IncidentStore:
         self._by_id = {}
         self._alert_incidents = {}  # tenant -> {alert id: incident id}; an alert never moves to another incident
         self._alerts = {}  # tenant -> ((alert, incident), ...) newest first; None until asked for after a change
+        self._added = {}  # tenant -> how many incidents were added since start (or the last regeneration)
         for tenant in scenario.tenants:
             self._install(tenant.id, datagen.generate(tenant, tenant.incident_count, start))
 
@@ -81,6 +83,33 @@ class IncidentStore:
             self._replace(tenant_id, incident, replaced)
             return updated, replaced
 
+    def add(self, tenant_id: str, count: int, clock: Callable, severity: Optional[str] = None,
+            status: Optional[str] = None) -> list:
+        """Adds ``count`` new incidents (``datagen.new_incident``), each created at ``clock()``, with ids after the
+        tenant's highest; returns them oldest first. The clock runs under the store's lock, so that ids and time
+        stamps go up together."""
+        tenant = self._scenario.tenant(tenant_id)
+        profile = datagen.TenantProfile(tenant, self._start)
+        with self._lock:
+            current = self._incidents[tenant_id]
+            next_id = max((incident.id for incident in current), default=datagen.first_incident_id(tenant) - 1) + 1
+            sequence = self._added[tenant_id]
+            taken = set(self._alert_incidents[tenant_id])
+            added = []
+            for number in range(count):
+                incident = datagen.new_incident(profile, next_id + number, sequence + number, clock(), severity,
+                                                status, frozenset(taken))
+                taken.update(alert.id for alert in incident.alerts)
+                added.append(incident)
+            self._added[tenant_id] = sequence + count
+            # newest created first: the new ones are the newest
+            self._incidents[tenant_id] = tuple(reversed(added)) + current
+            self._by_id[tenant_id].update((incident.id, incident) for incident in added)
+            self._alert_incidents[tenant_id].update((alert.id, incident.id) for incident in added
+                                                    for alert in incident.alerts)
+            self._alerts[tenant_id] = None
+        return added
+
     def regenerate(self, tenant_id: str, count: int) -> None:
         """Replaces a tenant's incidents with ``count`` freshly generated ones (timestamps still from start)."""
         incidents = datagen.generate(self._scenario.tenant(tenant_id), count, self._start)
@@ -93,6 +122,7 @@ class IncidentStore:
         self._alert_incidents[tenant_id] = {alert.id: incident.id for incident in incidents
                                             for alert in incident.alerts}
         self._alerts[tenant_id] = None
+        self._added[tenant_id] = 0
 
     def _replace(self, tenant_id: str, current, updated) -> None:
         """Puts ``updated`` in the place of the incident ``current``; the caller holds the lock."""

@@ -117,10 +117,12 @@ def service_principal_id(client_id: str, tenant_id: str) -> str:
 class TokenService:
     """Signs v1.0 access tokens like Entra ID's and verifies them for the APIs."""
 
-    def __init__(self, signing: KeyPair, lifetime: int, tenant_exists):
+    def __init__(self, signing: KeyPair, lifetime: int, tenant_exists, revoked=None):
+        """``revoked(client id, tenant id)``: True when the app's consent in the tenant was revoked."""
         self._signing = signing
         self.lifetime = lifetime
         self._tenant_exists = tenant_exists
+        self._revoked = revoked
 
     @property
     def key_id(self) -> str:
@@ -190,6 +192,9 @@ class TokenService:
             raise TokenRejected(WRONG_AUDIENCE)
         if not self._tenant_exists(str(claims.get("tid", ""))):
             raise TokenRejected(UNKNOWN_TENANT)
+        # an app whose service principal is gone: its tokens are dead, refused as an expired one is
+        if self._revoked is not None and self._revoked(str(claims.get("appid", "")), str(claims.get("tid", ""))):
+            raise TokenRejected(EXPIRED)
         return claims
 
     @property

@@ -33,7 +33,7 @@ CREDENTIAL_TYPE = os.path.join(ROOT, 'extensions', 'awx', 'credential_type_m365_
 MODULE_UTILS = os.path.join(ROOT, 'plugins', 'module_utils', '_module.py')
 AWX_INJECT = os.path.join(ROOT, 'tests', 'integration', 'targets', 'awx_report_job', 'files', 'awx_inject.py')
 
-# What the credential type must inject (the options table of docs/DESIGN).
+# What the credential type must inject: the shared options' environment variables (plugins/doc_fragments/auth.py).
 EXPECTED_ENV = {
     'AZURE_TENANT_ID': 'tenant_id',
     'AZURE_CLIENT_ID': 'client_id',
