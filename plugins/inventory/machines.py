@@ -40,6 +40,7 @@ extends_documentation_fragment:
   - constructed
   - inventory_cache
   - secops.m365_defender.auth.plugins
+  - secops.m365_defender.machine_filters
 options:
   plugin:
     description: The name of this plugin; the file is read only when it says so.
@@ -73,44 +74,6 @@ options:
     choices: [global, gcc, gcc_high, dod]
     env:
       - name: M365D_CLOUD
-  health_status:
-    description:
-      - Only devices with one of these health states, V(Active), V(Inactive), V(ImpairedCommunication),
-        V(NoSensorData), V(NoSensorDataImpairedCommunication), V(Unknown), in any spelling.
-    type: list
-    elements: str
-  risk_score:
-    description:
-      - Only devices with one of these risk scores, V(None), V(Informational), V(Low), V(Medium), V(High), in any
-        case.
-    type: list
-    elements: str
-  exposure_level:
-    description:
-      - Only devices with one of these exposure levels, V(None), V(Low), V(Medium), V(High), in any case.
-    type: list
-    elements: str
-  onboarding_status:
-    description:
-      - Only devices with one of these onboarding states, V(Onboarded), V(CanBeOnboarded), V(Unsupported),
-        V(InsufficientInfo), in any spelling.
-    type: list
-    elements: str
-  os_platform:
-    description:
-      - Only devices of this OS platform as the API names it, for example V(Windows11), V(WindowsServer2022),
-        V(Linux), V(macOS).
-    type: str
-  tag:
-    description:
-      - Only devices that carry one of these tags (C(machineTags)).
-    type: list
-    elements: str
-  last_seen_after:
-    description:
-      - Only devices last seen at or after this time.
-      - ISO-8601 (V(2024-05-01T00:00:00Z)) or an age such as V(30m), V(24h), V(7d), V(2w), counted from each run.
-    type: str
   name:
     description:
       - Only the device with this DNS name; when no device has it, it is looked for in lower case, and a host name
