@@ -26,6 +26,9 @@ from ansible.plugins.doc_fragments.constructed import ModuleDocFragment as Const
 from ansible.plugins.doc_fragments.inventory_cache import ModuleDocFragment as CacheFragment
 
 from ansible_collections.secops.m365_defender.plugins.doc_fragments.auth import ModuleDocFragment as AuthFragment
+from ansible_collections.secops.m365_defender.plugins.doc_fragments.machine_filters import (
+    ModuleDocFragment as FiltersFragment,
+)
 from ansible_collections.secops.m365_defender.plugins.inventory import machines
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
@@ -140,7 +143,7 @@ def documented_defaults():
     """{option: default} of every option the plugin documents, its fragments' included."""
     options = {}
     for text in (ConstructedFragment.DOCUMENTATION, CacheFragment.DOCUMENTATION, AuthFragment.PLUGINS,
-                 machines.DOCUMENTATION):
+                 FiltersFragment.DOCUMENTATION, machines.DOCUMENTATION):
         for name, spec in yaml.safe_load(text)["options"].items():
             options[name] = spec.get("default")
     return options
@@ -543,9 +546,9 @@ def test_a_tenant_that_failed_is_not_cached_and_is_asked_again(transport, harnes
 # --- the documentation -------------------------------------------------------------------------------------------------
 
 def documented_options():
-    """The plugin's options as ansible-doc shows them: its own and its sign-in fragment's."""
+    """The plugin's options as ansible-doc shows them: its own, its sign-in fragment's and its filters'."""
     options = {}
-    for text in (AuthFragment.PLUGINS, machines.DOCUMENTATION):
+    for text in (AuthFragment.PLUGINS, FiltersFragment.DOCUMENTATION, machines.DOCUMENTATION):
         for name, spec in yaml.safe_load(text)["options"].items():
             options.setdefault(name, {}).update(spec)
     return options
