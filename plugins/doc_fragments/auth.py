@@ -97,7 +97,7 @@ options:
         also through their environment variables) are refused rather than one of them ignored; name the flow to
         use one of them.
       - V(device_code) signs a user in with a code entered at Microsoft's sign-in page; only
-        M(secops.m365_defender.token) can show the code, other modules use its sign-in through
+        M(secops.m365_defender.token) can show the code, other modules and plugins use its sign-in through
         O(token_cache_path).
       - V(managed_identity) without O(managed_identity_client_id) uses the machine's system-assigned identity.
       - Falls back to the E(M365D_AUTH_FLOW) environment variable.
@@ -194,8 +194,8 @@ options:
     description:
       - The Defender for Endpoint API's regional host in the global cloud, V(us), V(eu), V(uk), V(au), V(swa) or
         V(ina) (C(https://<region>.api.security.microsoft.com)), which keeps requests in the tenant's data region.
-      - Only for the Defender for Endpoint API (O(api=endpoint), the device modules); the other APIs ignore it.
-        O(defender_url) wins over it.
+      - Only for the Defender for Endpoint API (C(api=endpoint), which the device modules and the inventory plugin
+        always use); the other APIs ignore it. O(defender_url) wins over it.
       - Falls back to the E(M365D_REGION) environment variable; empty means none.
     type: str
   validate_certs:
@@ -229,6 +229,170 @@ notes:
   - Proxies are taken from the E(HTTPS_PROXY) and E(NO_PROXY) environment variables.
   - All modules of this collection are in the action group C(secops.m365_defender.m365_defender), so
     C(module_defaults) can set these options once per play.
+requirements:
+  - msal
+  - requests
+"""
+
+    # The same sign-in options for plugins other than modules (the inventory plugin), which document the environment
+    # variables they read (env); without the module-only ones (api, cloud, tenant_id, auth, graph_url): a plugin
+    # documents those it takes itself. The text is the modules' (tests/unit/plugins/doc_fragments checks it).
+    PLUGINS = r"""
+options:
+  client_id:
+    description:
+      - The Application (client) ID of the app registration, a GUID; spaces or a line break around it are refused.
+      - Falls back to the E(AZURE_CLIENT_ID) environment variable.
+    type: str
+    env:
+      - name: AZURE_CLIENT_ID
+  client_secret:
+    description:
+      - A client secret of the app registration (its Value, not its Secret ID).
+      - Falls back to the E(AZURE_CLIENT_SECRET) or E(AZURE_SECRET) environment variables.
+    type: str
+    env:
+      - name: AZURE_CLIENT_SECRET
+      - name: AZURE_SECRET
+  client_certificate_path:
+    description:
+      - Path to a PEM file holding the private key and the certificate whose public part is registered
+        with the app, or to a PFX (PKCS#12) file holding both.
+      - Opened and checked before any request - a damaged file, a wrong O(client_certificate_password), a
+        certificate that expired or is not valid yet, or a key that does not belong to the certificate fails the
+        task saying so.
+      - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable.
+    type: path
+    env:
+      - name: AZURE_CLIENT_CERTIFICATE_PATH
+  client_certificate_password:
+    description:
+      - Password of an encrypted private key or PFX file in O(client_certificate_path).
+      - Falls back to the E(AZURE_CLIENT_CERTIFICATE_PASSWORD) environment variable.
+    type: str
+    env:
+      - name: AZURE_CLIENT_CERTIFICATE_PASSWORD
+  federated_token_file:
+    description:
+      - Workload identity federation. A file holding a token from another identity provider (for example a
+        Kubernetes service account token) that the app trusts through a federated credential; read at each
+        sign-in.
+      - Falls back to the E(AZURE_FEDERATED_TOKEN_FILE) environment variable.
+    type: path
+    env:
+      - name: AZURE_FEDERATED_TOKEN_FILE
+  managed_identity_client_id:
+    description:
+      - The client ID (a GUID) of a user-assigned managed identity to sign in as.
+      - For the machine's system-assigned identity set O(auth_flow=managed_identity) and leave this out.
+    type: str
+  username:
+    description:
+      - User context. The user principal name to sign in as with O(auth_flow=password), or to pick from
+        the token cache.
+      - Falls back to the E(AZURE_USERNAME) environment variable.
+    type: str
+    env:
+      - name: AZURE_USERNAME
+  password:
+    description:
+      - User context. The user's password, for O(auth_flow=password).
+      - Falls back to the E(AZURE_PASSWORD) environment variable.
+    type: str
+    env:
+      - name: AZURE_PASSWORD
+  auth_flow:
+    description:
+      - How to sign in.
+      - V(auto) picks the first flow whose options are given, in this order - V(client_certificate)
+        (O(client_certificate_path)), V(client_secret), V(federated_token) (O(federated_token_file)),
+        V(password) (O(username) and O(password)), V(managed_identity) (O(managed_identity_client_id)).
+        Credentials of two flows given together (for example O(client_secret) and O(client_certificate_path),
+        also through their environment variables) are refused rather than one of them ignored; name the flow to
+        use one of them.
+      - V(device_code) signs a user in with a code entered at Microsoft's sign-in page; only
+        M(secops.m365_defender.token) can show the code, other modules and plugins use its sign-in through
+        O(token_cache_path).
+      - V(managed_identity) without O(managed_identity_client_id) uses the machine's system-assigned identity.
+      - Falls back to the E(M365D_AUTH_FLOW) environment variable.
+    type: str
+    default: auto
+    choices: [auto, client_certificate, client_secret, federated_token, password, managed_identity, device_code]
+    env:
+      - name: M365D_AUTH_FLOW
+  token_cache_path:
+    description:
+      - A file to keep MSAL's token cache in, so that later tasks and runs reuse tokens (and, in user context,
+        refresh tokens) instead of signing in again.
+      - Created readable only by its owner (0600), written atomically, and locked while in use so that parallel
+        forks can share it.
+      - The file and its lock file (the same path with C(.lock) added) must not be symbolic links; a link is
+        refused. In check mode the file is read but neither it nor its lock file is created or changed.
+      - Falls back to the E(M365D_TOKEN_CACHE) environment variable.
+    type: path
+    env:
+      - name: M365D_TOKEN_CACHE
+  login_url:
+    description:
+      - Replaces the cloud's sign-in endpoint, for example C(https://login.microsoftonline.com).
+      - MSAL's instance discovery is turned off for any host that is not Microsoft's.
+      - Falls back to the E(M365D_LOGIN_URL) environment variable.
+    type: str
+    env:
+      - name: M365D_LOGIN_URL
+  defender_url:
+    description:
+      - Replaces the cloud's Defender API endpoint, for example a regional one such as
+        C(https://api-eu.security.microsoft.com).
+      - The token's scope stays the cloud's.
+      - It also replaces the Defender for Endpoint API's host (the two APIs share it).
+      - Falls back to the E(M365D_DEFENDER_URL) environment variable.
+    type: str
+    env:
+      - name: M365D_DEFENDER_URL
+  region:
+    description:
+      - The Defender for Endpoint API's regional host in the global cloud, V(us), V(eu), V(uk), V(au), V(swa) or
+        V(ina) (C(https://<region>.api.security.microsoft.com)), which keeps requests in the tenant's data region.
+      - Only for the Defender for Endpoint API (C(api=endpoint), which the device modules and the inventory plugin
+        always use); the other APIs ignore it. O(defender_url) wins over it.
+      - Falls back to the E(M365D_REGION) environment variable; empty means none.
+    type: str
+    env:
+      - name: M365D_REGION
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificates of the sign-in and API endpoints.
+      - Set to V(false) only for tests; the task then warns.
+      - Falls back to the E(M365D_VALIDATE_CERTS) environment variable.
+    type: bool
+    default: true
+    env:
+      - name: M365D_VALIDATE_CERTS
+  ca_path:
+    description:
+      - A CA bundle (PEM) to verify the endpoints' certificates with, for example a TLS-inspecting proxy's CA, or
+        a folder of hashed CA certificates. A file that does not exist or holds no certificate is refused before
+        any request.
+      - Takes precedence over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE).
+      - Falls back to the E(M365D_CA_PATH) environment variable.
+    type: path
+    env:
+      - name: M365D_CA_PATH
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer, from 1 to 3600.
+    type: int
+    default: 30
+  retries:
+    description:
+      - How many times to retry a request that got HTTP 429, 500, 502, 503 or 504, or no answer.
+      - Waits as long as the C(Retry-After) header says, else backs off exponentially.
+      - From 0 to 20.
+    type: int
+    default: 3
+notes:
+  - Proxies are taken from the E(HTTPS_PROXY) and E(NO_PROXY) environment variables.
 requirements:
   - msal
   - requests

@@ -36,44 +36,6 @@ options:
       - When no device has it, it is looked for in lower case, and a host name without a domain, such as
         V(ws-fin-007), finds the devices whose DNS name is that host name in any domain.
     type: str
-  health_status:
-    description:
-      - Only devices with one of these health states, V(Active), V(Inactive), V(ImpairedCommunication),
-        V(NoSensorData), V(NoSensorDataImpairedCommunication), V(Unknown), in any spelling.
-    type: list
-    elements: str
-  risk_score:
-    description:
-      - Only devices with one of these risk scores, V(None), V(Informational), V(Low), V(Medium), V(High), in any
-        case.
-    type: list
-    elements: str
-  exposure_level:
-    description:
-      - Only devices with one of these exposure levels, V(None), V(Low), V(Medium), V(High), in any case.
-    type: list
-    elements: str
-  onboarding_status:
-    description:
-      - Only devices with one of these onboarding states, V(Onboarded), V(CanBeOnboarded), V(Unsupported),
-        V(InsufficientInfo), in any spelling.
-    type: list
-    elements: str
-  os_platform:
-    description:
-      - Only devices of this OS platform as the API names it, for example V(Windows11), V(WindowsServer2022),
-        V(Linux), V(macOS).
-    type: str
-  tag:
-    description:
-      - Only devices that carry one of these tags (C(machineTags)).
-    type: list
-    elements: str
-  last_seen_after:
-    description:
-      - Only devices last seen at or after this time.
-      - ISO-8601 (V(2024-05-01T00:00:00Z)) or an age such as V(30m), V(24h), V(7d), V(2w).
-    type: str
   limit:
     description:
       - Return at most this many devices. By default all that match.
@@ -83,6 +45,7 @@ extends_documentation_fragment:
   - secops.m365_defender.auth.NO_DEVICE_CODE
   - secops.m365_defender.auth.ATTRIBUTES
   - secops.m365_defender.auth.READ_ONLY
+  - secops.m365_defender.machine_filters
 notes:
   - Needs the Defender for Endpoint application permission C(Machine.Read.All) (or C(Machine.ReadWrite.All)) of
     the C(WindowsDefenderATP) application, not a Graph permission.

@@ -45,10 +45,8 @@ from ansible_collections.secops.m365_defender.plugins.plugin_utils._event_state 
     iso,
 )
 from ansible_collections.secops.m365_defender.plugins.plugin_utils._options import validated_options
+from ansible_collections.secops.m365_defender.plugins.plugin_utils._tenants import listed_tenants, tenant_params
 
-# Credentials a tenant of `tenants` may set for itself (an app per customer); the rest is shared.
-TENANT_OPTIONS = ("tenant_id", "client_id", "client_secret", "client_certificate_path",
-                  "client_certificate_password", "federated_token_file")
 WATCH_OPTIONS = dict(
     tenants=dict(type="list", elements="raw"),
     interval=dict(type="int", default=60),
@@ -129,26 +127,11 @@ class Watch(object):
             raise InputError("Argument '%s' must be %d or more seconds, got %d." % (name, lowest, value))
         return value
 
-    def _tenants(self, params):
+    @staticmethod
+    def _tenants(params):
         """{tenant id: that tenant's options}: `tenants` (ids, or dicts with tenant_id and its own credentials),
-        else tenant_id."""
-        listed = params.get("tenants") or ([params["tenant_id"]] if params.get("tenant_id") else [])
-        if not listed:
-            raise InputError("Argument 'tenant_id' (or 'tenants', a list of tenant ids or of dicts with tenant_id "
-                             "and that tenant's credentials) is required.")
-        tenants = {}
-        for index, entry in enumerate(listed):
-            own = {"tenant_id": entry} if isinstance(entry, str) else entry
-            if isinstance(own, dict):
-                own = dict((name, value) for name, value in own.items() if value is not None)
-            unknown = sorted(set(own) - set(TENANT_OPTIONS)) if isinstance(own, dict) else None
-            if not isinstance(own, dict) or unknown or not own.get("tenant_id"):
-                raise InputError("Argument 'tenants' item %d must be a tenant id or a dict with tenant_id and "
-                                 "optionally %s; got %r." % (index + 1, ", ".join(TENANT_OPTIONS[1:]),
-                                                             sorted(own) if isinstance(own, dict) else own))
-            options = dict(params, tenants=None, **own)
-            tenants[str(own["tenant_id"])] = options
-        return tenants
+        else tenant_id (see plugin_utils._tenants, shared with the inventory plugin)."""
+        return dict((tenant_id, tenant_params(params, own)) for tenant_id, own in listed_tenants(params))
 
 
 class TenantWatch(object):

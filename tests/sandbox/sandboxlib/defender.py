@@ -87,17 +87,7 @@ class DefenderApi:
 
     def list_incidents(self, request: Request) -> Response:
         claims = self._authorize(request, READ_INCIDENTS)
-        check_options(request, LIST_OPTIONS)
-        top = non_negative(request, "$top", MAX_TOP)
-        if top > MAX_TOP:
-            raise fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {MAX_TOP}; the "
-                       f"request has '{top}'.")
-        skip = non_negative(request, "$skip", 0)
-        text = request.param("$filter")
-        try:
-            predicate = odata.compile_filter(text, INCIDENT_SCHEMA) if text else None
-        except odata.FilterError as exc:
-            raise fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
+        predicate, top, skip = list_query(request, LIST_OPTIONS, INCIDENT_SCHEMA, MAX_TOP)
         incidents = sorted(self._store.incidents(claims["tid"]), key=lambda item: (item.created, item.id), reverse=True)
         matching = [item for item in incidents if predicate is None or predicate(item)]
         body = {"@odata.context": f"{request.base_url}/api/$metadata#Incidents",
@@ -168,6 +158,22 @@ def check_options(request: Request, allowed: tuple) -> None:
             supported = ", ".join(allowed) or "none"
             raise fail(request, 400, "InvalidInput", f"The query option '{name}' is not supported. Supported "
                        f"query options: {supported}.")
+
+
+def list_query(request: Request, options: tuple, schema: odata.Schema, max_top: int) -> tuple:
+    """(``$filter``'s predicate or None, ``$top`` (``max_top`` by default), ``$skip``) of a list request; the API's
+    400 for an option it does not take or a value out of range."""
+    check_options(request, options)
+    top = non_negative(request, "$top", max_top)
+    if top > max_top:
+        raise fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {max_top}; the request "
+                   f"has '{top}'.")
+    skip = non_negative(request, "$skip", 0)
+    text = request.param("$filter")
+    try:
+        return (odata.compile_filter(text, schema) if text else None), top, skip
+    except odata.FilterError as exc:
+        raise fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
 
 
 def non_negative(request: Request, name: str, default: int) -> int:

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from . import errors, odata, timefmt
 from .access import Permission
-from .defender import authorize, check_options, fail, non_negative
+from .defender import authorize, check_options, fail, list_query
 from .httpd import Request, Response, Route
 from .machineactions import STATUSES, TYPES, ActionInProgress
 from .machines import EXPOSURE_LEVELS, HEALTH_STATUSES, ONBOARDING_STATUSES, RISK_SCORES, rbac_group_id
@@ -294,17 +294,8 @@ def render_action(action, now) -> dict:
 def _page(request: Request, entity_set: str, path: str, items: list, schema: odata.Schema, render) -> dict:
     """``$filter``, ``$top`` (≤ 10000, the default) and ``$skip``; a nextLink with the next ``$skip`` while more
     remain."""
-    check_options(request, LIST_OPTIONS)
-    top = non_negative(request, "$top", MAX_TOP)
-    if top > MAX_TOP:
-        raise fail(request, 400, "InvalidInput", f"The value of $top must be between 0 and {MAX_TOP}; the request "
-                   f"has '{top}'.")
-    skip = non_negative(request, "$skip", 0)
+    predicate, top, skip = list_query(request, LIST_OPTIONS, schema, MAX_TOP)
     text = request.param("$filter")
-    try:
-        predicate = odata.compile_filter(text, schema) if text else None
-    except odata.FilterError as exc:
-        raise fail(request, 400, "ODataError", f"Invalid filter clause: {exc}") from None
     matching = [item for item in items if predicate is None or predicate(item)]
     body = {"@odata.context": f"{request.base_url}/api/$metadata#{entity_set}",
             "value": [render(item) for item in matching[skip:skip + top]]}

@@ -56,7 +56,7 @@ def no_environment(monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"client_id": CLIENT}, "Argument 'tenant_id' (or 'tenants'"),
+    ({"client_id": CLIENT}, "Option 'tenant_id' (or 'tenants'"),
     (dict(BASE, tenants=[TENANT, {"tenant_id": OTHER, "region": "eu"}]), "'tenants' item 2 must be a tenant id"),
     (dict(BASE, tenants=[42]), "'tenants' item 1"),
     (dict(BASE, interval=0), "Argument 'interval' must be 1 or more seconds, got 0"),
