@@ -147,7 +147,7 @@ keyed_groups:
     prefix: os
   - key: m365d_machine_tags | map('lower')
     prefix: tag
-
+---
 # customers.m365d_machines.yml: several tenants, one with an app of its own, short host names
 plugin: secops.m365_defender.machines
 client_id: 61be00bb-993c-413b-b642-7b204fca020c
@@ -166,7 +166,7 @@ groups:
 compose:
   ansible_host: m365d_last_ip_address
   ansible_connection: "'winrm' if m365d_os_platform is match('Windows') else 'ssh'"
-
+---
 # Kept for an hour by the jsonfile cache plugin: a second run within the hour makes no request
 plugin: secops.m365_defender.machines
 tenant_id: contoso.onmicrosoft.com
