@@ -147,33 +147,33 @@ keyed_groups:
     prefix: os
   - key: m365d_machine_tags | map('lower')
     prefix: tag
----
-# customers.m365d_machines.yml: several tenants, one with an app of its own, short host names
-plugin: secops.m365_defender.machines
-client_id: 61be00bb-993c-413b-b642-7b204fca020c
-tenants:
-  - contoso.onmicrosoft.com
-  - tenant_id: fabrikam.onmicrosoft.com
-    client_id: 0d3a7c55-1c2e-4f57-9a0b-2b9f0c8e4d11
-    client_certificate_path: /etc/ansible/certs/fabrikam.pem
-hostname: short_name
-last_seen_after: 7d
-keyed_groups:
-  - key: m365d_tenant_id
-    prefix: tenant
-groups:
-  servers: m365d_os_platform is match('WindowsServer')
-compose:
-  ansible_host: m365d_last_ip_address
-  ansible_connection: "'winrm' if m365d_os_platform is match('Windows') else 'ssh'"
----
-# Kept for an hour by the jsonfile cache plugin: a second run within the hour makes no request
-plugin: secops.m365_defender.machines
-tenant_id: contoso.onmicrosoft.com
-cache: true
-cache_plugin: ansible.builtin.jsonfile
-cache_connection: ~/.cache/m365d-inventory
-cache_timeout: 3600
+
+# Another file, customers.m365d_machines.yml: several tenants, one with an app of its own, short host names
+# plugin: secops.m365_defender.machines
+# client_id: 61be00bb-993c-413b-b642-7b204fca020c
+# tenants:
+#   - contoso.onmicrosoft.com
+#   - tenant_id: fabrikam.onmicrosoft.com
+#     client_id: 0d3a7c55-1c2e-4f57-9a0b-2b9f0c8e4d11
+#     client_certificate_path: /etc/ansible/certs/fabrikam.pem
+# hostname: short_name
+# last_seen_after: 7d
+# keyed_groups:
+#   - key: m365d_tenant_id
+#     prefix: tenant
+# groups:
+#   servers: m365d_os_platform is match('WindowsServer')
+# compose:
+#   ansible_host: m365d_last_ip_address
+#   ansible_connection: "'winrm' if m365d_os_platform is match('Windows') else 'ssh'"
+
+# Another file, kept for an hour by the jsonfile cache plugin: a second run within the hour makes no request
+# plugin: secops.m365_defender.machines
+# tenant_id: contoso.onmicrosoft.com
+# cache: true
+# cache_plugin: ansible.builtin.jsonfile
+# cache_connection: ~/.cache/m365d-inventory
+# cache_timeout: 3600
 """
 
 import hashlib
