@@ -1053,6 +1053,50 @@ def stage_ee(results, venv):
     results.add('ee-introspect', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
     for stage, definition, context, wanted in BUILDER_DEFINITIONS:
         builder_create(results, builder, venv, stage, definition, os.path.join(BUILD, context), wanted, log)
+    check_tarball(results, venv, log)
+
+
+# What a Galaxy user gets: the plugins ansible-doc must read from the installed tarball, and an inventory source
+# whose only fault is an unknown option, which the inventory plugin itself must name (so it was loaded and ran).
+TARBALL_DOCS = (('inventory', 'secops.m365_defender.machines'), ('module', 'secops.m365_defender.indicator'),
+                ('module', 'secops.m365_defender.machine_action'), ('filter', 'secops.m365_defender.evidence'))
+TARBALL_INVENTORY = 'plugin: secops.m365_defender.machines\ntenant_id: contoso.example\ncolour: red\n'
+TARBALL_INVENTORY_ANSWER = 'secops.m365_defender.machines: unknown option(s) colour'
+
+
+def check_tarball(results, venv, log):
+    """ansible-galaxy collection build, install of the tarball into .build/tarball, then ansible-doc for
+    TARBALL_DOCS and ansible-inventory on TARBALL_INVENTORY from there (not from this tree)."""
+    started = time.monotonic()
+    place = os.path.join(BUILD, 'tarball')
+    shutil.rmtree(place, ignore_errors=True)
+    dist, installed = os.path.join(place, 'dist'), os.path.join(place, 'collections')
+    os.makedirs(dist)
+    galaxy = venv.bin('ansible-galaxy')
+    code = run_logged([galaxy, 'collection', 'build', '--output-path', dist, ROOT], log, env=venv.env())
+    tarballs = glob.glob(os.path.join(dist, '*.tar.gz'))
+    if code == 0 and len(tarballs) == 1:
+        code = run_logged([galaxy, 'collection', 'install', '--offline', '--no-deps', '-p', installed, tarballs[0]],
+                          log, env=venv.env())
+    env = venv.env(ANSIBLE_COLLECTIONS_PATH=installed, ANSIBLE_INVENTORY_UNPARSED_FAILED='true')
+    failures = [] if code == 0 and len(tarballs) == 1 else ['build and install']
+    for kind, name in TARBALL_DOCS if not failures else ():
+        if run_logged([venv.bin('ansible-doc'), '-t', kind, name], log, cwd=place, env=env) != 0:
+            failures.append('ansible-doc -t %s %s' % (kind, name))
+    if not failures:
+        source = os.path.join(place, 'faulty.m365d_machines.yml')
+        with open(source, 'w', encoding='utf-8') as handle:
+            handle.write(TARBALL_INVENTORY)
+        before = os.path.getsize(log)
+        run_logged([venv.bin('ansible-inventory'), '-i', source, '--list'], log, cwd=place, env=env)
+        with open(log, encoding='utf-8', errors='replace') as handle:
+            handle.seek(before)
+            if TARBALL_INVENTORY_ANSWER not in handle.read():
+                failures.append('ansible-inventory naming the fault through the inventory plugin')
+    if failures:
+        with open(log, 'a', encoding='utf-8') as handle:
+            handle.write('*** from the tarball, these failed: %s\n' % ', '.join(failures))
+    results.add('tarball', 0 if failures else 1, 1 if failures else 0, 0, time.monotonic() - started, log)
 
 
 # ansible-builder definitions turned into build contexts: (stage, definition, context below .build, {file in the
