@@ -212,6 +212,25 @@ class Wanted(object):
         return {"type": self.type, "value": self.value}
 
 
+def _check_purge(params, state):
+    """The application whose indicators `purge` may delete, or None without purge."""
+    if not params.get("purge"):
+        return None
+    if state != "present":
+        raise InputError("Option 'purge' works with state=present only: it deletes the indicators of the "
+                         "application that the task no longer names.")
+    application = params.get("application")
+    if not isinstance(application, str) or not application.strip():
+        raise InputError("Option 'purge' needs option 'application': the mark of the indicators this list owns "
+                         "(only indicators created with it are deleted).")
+    for index, item in enumerate(params.get("indicators") or [], 1):
+        if isinstance(item, dict) and item.get("application") not in (None, application):
+            raise InputError("Option 'indicators', item %d, key 'application' is %r, but with 'purge' every "
+                             "indicator belongs to the top-level application %r." % (
+                                 index, item["application"], application))
+    return application
+
+
 def wanted_indicators(params):
     """The indicators the options name: `indicators` (each item over the top-level fields), or type and value."""
     state = params.get("state") or "present"
@@ -220,9 +239,12 @@ def wanted_indicators(params):
     if items is not None and (params.get("type") is not None or params.get("value") is not None):
         raise InputError("Options 'indicators' and 'type'/'value' are mutually exclusive: name one indicator by "
                          "'type' and 'value', or several in 'indicators'.")
+    purge = _check_purge(params, state)
     if items is None:
+        if purge is not None and params.get("type") is None and params.get("value") is None:
+            return state, []
         return state, [Wanted(params, state)]
-    if not items:
+    if not items and purge is None:
         raise InputError("Option 'indicators' is empty: give at least one indicator, or leave it out.")
     defaults = dict((option, params.get(option)) for option, field in FIELDS if params.get(option) is not None)
     wanted, seen = [], {}
@@ -261,21 +283,41 @@ class _Filter(Query):
     TIME_FILTERS = ()
 
 
-def current_indicators(client, wanted):
+def current_indicators(client, wanted, purge=None):
     """The tenant's indicators of the wanted ones, by identity: one $filter on type and value for one indicator,
-    else a listing of the types involved (the tenant holds at most 15,000, so a page or two)."""
+    else a listing of the types involved (the tenant holds at most 15,000, so a page or two); with `purge`, those
+    of that application too."""
+    clauses = []
     if len(wanted) == 1:
-        text = "indicatorType eq %s and indicatorValue eq %s" % (odata_string(TYPES[wanted[0].type]),
-                                                                 odata_string(wanted[0].value))
+        clauses.append("indicatorType eq %s and indicatorValue eq %s" % (odata_string(TYPES[wanted[0].type]),
+                                                                         odata_string(wanted[0].value)))
     else:
         kinds = sorted(set(TYPES[indicator.type] for indicator in wanted))
-        text = " or ".join("indicatorType eq %s" % odata_string(kind) for kind in kinds)
+        clauses.extend("indicatorType eq %s" % odata_string(kind) for kind in kinds)
+    if purge is not None:
+        clauses.append("application eq %s" % odata_string(purge))
+    text = " or ".join("(%s)" % clause if " and " in clause and len(clauses) > 1 else clause for clause in clauses)
     items = list_items(client, INDICATORS, _Filter(INDICATORS, {"filter": text})).items
     found = {}
     for item in items:
         entity(INDICATORS, item, "GET %s" % client.absolute(INDICATORS.path), tenant=client.tenant)
         found.setdefault(identity(item), item)
     return found
+
+
+class Found(object):
+    """An indicator the tenant has and the task does not name (for purge): its identity as Wanted has it."""
+
+    def __init__(self, key):
+        self.type, self.value = key
+
+    @property
+    def key(self):
+        return (self.type, self.value)
+
+    @property
+    def label(self):
+        return {"type": self.type, "value": self.value}
 
 
 # --- the plan --------------------------------------------------------------------------------------------------
@@ -333,7 +375,7 @@ def submit_body(wanted, existing):
 class IndicatorPlan(object):
     """What the run changes: indicators to create, to update (fields differ) and to delete; the rest stay."""
 
-    def __init__(self, state, wanted, current):
+    def __init__(self, state, wanted, current, purge=None):
         self.state = state
         self.creates, self.updates, self.deletes, self.kept = [], [], [], []
         for indicator in wanted:
@@ -347,6 +389,11 @@ class IndicatorPlan(object):
             else:
                 self.kept.append(Change(indicator, existing))
         self.order = [indicator.key for indicator in wanted]
+        if purge is not None:
+            named = set(self.order)
+            left = sorted((key, item) for key, item in current.items()
+                          if key is not None and key not in named and item.get("application") == purge)
+            self.deletes.extend(Change(Found(key), item) for key, item in left)
 
     @property
     def changed(self):
@@ -467,8 +514,9 @@ def _label_text(change):
 def indicator_result(module):
     """The indicator module's result: the indicators after, what was created, updated and deleted, and the diff."""
     state, wanted = wanted_indicators(module.params)
+    purge = _check_purge(module.params, state)
     client = module.client
-    plan = IndicatorPlan(state, wanted, current_indicators(client, wanted))
+    plan = IndicatorPlan(state, wanted, current_indicators(client, wanted, purge), purge)
     if module.check_mode or not plan.changed:
         progress = Progress()
         for change in plan.submits:

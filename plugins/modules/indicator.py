@@ -84,8 +84,21 @@ options:
     description: Whether meeting the indicator raises an alert.
     type: bool
   application:
-    description: The application the indicator belongs to. Set on creation only.
+    description:
+      - The application the indicator belongs to. Set on creation only.
+      - With O(purge), the mark of the indicators the task owns.
     type: str
+  purge:
+    description:
+      - With O(state=present), also delete the tenant's indicators whose C(application) is O(application) and that
+        the task does not name, so that the task's list is exactly that application's indicators (a feed that an
+        indicator left). Indicators of other applications, or created without one (in the portal), are never
+        deleted; one the task names is updated whatever its application.
+      - Needs O(application) as a top-level option; an item of O(indicators) may not name another application.
+        O(indicators) may then be empty, which deletes every indicator of that application.
+      - The deletions are part of the plan, so check mode lists them in RV(deleted) and diff mode shows them.
+    type: bool
+    default: false
   state:
     description:
       - V(present) creates or updates the indicators; V(absent) deletes those that exist.
@@ -128,6 +141,16 @@ EXAMPLES = r"""
       - {type: url, value: "https://phish.example/login"}
       - {type: ip, value: 203.0.113.7, severity: high}
 
+- name: Keep exactly the feed's domains in the tenant, deleting those of the feed that left it
+  secops.m365_defender.indicator:
+    auth: "{{ endpoint_token.auth }}"
+    action: block
+    title: Threat feed
+    description: Indicators of the weekly feed
+    application: weekly-feed
+    purge: true
+    indicators: "{{ lookup('ansible.builtin.file', 'weekly-feed.yml') | from_yaml }}"  # [{type: domain, value: ...}, ...]
+
 - name: Remove an indicator
   secops.m365_defender.indicator:
     auth: "{{ endpoint_token.auth }}"
@@ -165,7 +188,7 @@ updated:
   elements: dict
   sample: []
 deleted:
-  description: The indicators deleted, as for RV(created).
+  description: The indicators deleted (with O(purge), also those of the application the task no longer names), as for RV(created).
   returned: success, and when a change failed
   type: list
   elements: dict
@@ -216,6 +239,7 @@ ARGUMENT_SPEC = dict(
     rbac_group_names=dict(type="list", elements="str"),
     generate_alert=dict(type="bool"),
     application=dict(type="str"),
+    purge=dict(type="bool", default=False),
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 

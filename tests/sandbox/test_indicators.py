@@ -87,6 +87,18 @@ def test_list_filters_and_pages(sandbox, http, responder):
     assert api(sandbox, http, responder, params={"$filter": "description eq 'd'"}).status_code == 400
 
 
+def test_list_filters_on_application_inside_alternatives(sandbox, http, responder):
+    """The purge listing's shape: ((type and value) or application eq ...)."""
+    api(sandbox, http, responder, method="POST", json={**BASE, "application": "feed"})
+    api(sandbox, http, responder, method="POST", json={**BASE, "indicatorType": "DomainName",
+                                                       "indicatorValue": "a.example"})
+    api(sandbox, http, responder, method="POST", json={**BASE, "indicatorType": "DomainName",
+                                                       "indicatorValue": "b.example", "application": "other"})
+    text = "((indicatorType eq 'DomainName' and indicatorValue eq 'a.example') or application eq 'feed')"
+    found = api(sandbox, http, responder, params={"$filter": text}).json()["value"]
+    assert sorted(item["indicatorValue"] for item in found) == ["a.example", BASE["indicatorValue"]]
+
+
 def test_import_answers_per_item_and_a_bad_item_fails_alone(sandbox, http, responder):
     items = [{**BASE, "indicatorValue": f"{index:064x}"} for index in range(3)]
     items.insert(1, {**BASE, "indicatorValue": "nothex"})

@@ -85,18 +85,21 @@ class FakeIndicators(object):
 
 
 def matches(text, item):
-    clauses = re.findall(r"(\w+) eq '((?:[^']|'')*)'", text)
-    results = [item.get(field) == value.replace("''", "'") for field, value in clauses]
-    if not results:
+    """The $filters the module sends: alternatives (or) of conditions (and) on equality."""
+    if not text:
         return True
-    return all(results) if " and " in text else any(results)
+    alternatives = text.replace("(", "").replace(")", "").split(" or ")
+    return any(all(item.get(field) == value.replace("''", "'")
+                   for field, value in re.findall(r"(\w+) eq '((?:[^']|'')*)'", alternative))
+               for alternative in alternatives)
 
 
 class FakeModule(object):
     def __init__(self, client, check_mode=False, diff=False, **params):
         self.params = dict(dict((key, None) for key in (
             "type", "value", "indicators", "action", "title", "description", "severity", "expiration",
-            "recommended_actions", "rbac_group_names", "generate_alert", "application")), state="present")
+            "recommended_actions", "rbac_group_names", "generate_alert", "application")), state="present",
+                           purge=False)
         self.params.update(params)
         self.client = client
         self.check_mode = check_mode
@@ -293,3 +296,57 @@ def test_listing_filters_on_the_server(transport):
     with pytest.raises(InputError) as raised:
         read_indicators(endpoint_client(), {"type": ["sha"]})
     assert "'type'" in raised.value.message
+
+
+def test_purge_deletes_the_applications_indicators_the_task_no_longer_names(transport):
+    server = FakeIndicators([
+        existing("gone.example", "DomainName", "8", application="feed"),
+        existing("kept.example", "DomainName", "9", application="feed"),
+        existing("portal.example", "DomainName", "10"),
+        existing("other.example", "DomainName", "11", application="another-feed"),
+        existing(application="feed")])
+    items = [{"type": "domain", "value": "Kept.Example"}, {"type": "domain", "value": "new.example"}]
+    planned = run(transport, server, check_mode=True, diff=True, indicators=items, application="feed", purge=True,
+                  **FIELDS)
+    assert transport.seen[0].query["$filter"] == "(indicatorType eq 'DomainName' or application eq 'feed')"
+    assert planned["created"] == [{"type": "domain", "value": "new.example"}] and planned["updated"] == []
+    assert planned["deleted"] == [{"type": "domain", "value": "gone.example"},
+                                  {"type": "file_sha256", "value": SHA256}]
+    assert planned["diff"]["after"]["domain:gone.example"] is None
+    assert planned["diff"]["before"]["domain:gone.example"]["title"] == "Feed"
+    assert server.calls == ["GET /api/indicators"]
+    done = run(transport, server, indicators=items, application="feed", purge=True, **FIELDS)
+    assert done["deleted"] == planned["deleted"] and done["created"] == planned["created"]
+    assert server.calls[-1] == "POST /api/indicators/BatchDelete"
+    assert json.loads(transport.seen[-1].body) == {"IndicatorIds": ["8", "7"]}
+    assert sorted(item["indicatorValue"] for item in server.items.values()) == [
+        "kept.example", "new.example", "other.example", "portal.example"]
+    again = run(transport, server, indicators=items, application="feed", purge=True, **FIELDS)
+    assert again["changed"] is False and again["deleted"] == []
+
+
+def test_purge_of_one_indicator_or_of_none(transport):
+    server = FakeIndicators([existing("gone.example", "DomainName", "8", application="feed")])
+    one = run(transport, server, type="domain", value="new.example", application="feed", purge=True, **FIELDS)
+    assert transport.seen[0].query["$filter"] == (
+        "((indicatorType eq 'DomainName' and indicatorValue eq 'new.example') or application eq 'feed')")
+    assert one["deleted"] == [{"type": "domain", "value": "gone.example"}]
+    assert server.calls[1:] == ["POST /api/indicators", "DELETE /api/indicators/8"]
+    emptied = run(transport, server, indicators=[], application="feed", purge=True)
+    assert transport.seen[-2].query["$filter"] == "(application eq 'feed')"
+    assert emptied["deleted"] == [{"type": "domain", "value": "new.example"}] and server.items == {}
+
+
+@pytest.mark.parametrize("params, words", [
+    (dict(purge=True, state="absent", type="domain", value="a.example", application="feed"), "state=present only"),
+    (dict(purge=True, indicators=[{"type": "domain", "value": "a.example"}]), "needs option 'application'"),
+    (dict(purge=True, application="feed", indicators=[{"type": "domain", "value": "a.example",
+                                                       "application": "other"}]), "item 1, key 'application'"),
+])
+def test_purge_is_checked_before_any_request(transport, params, words):
+    server = FakeIndicators()
+    fields = {} if params.get("state") == "absent" else FIELDS
+    with pytest.raises(InputError) as raised:
+        run(transport, server, **dict(fields, **params))
+    assert words in raised.value.message
+    assert server.calls == []
