@@ -98,8 +98,8 @@ class FakeModule(object):
     def __init__(self, client, check_mode=False, diff=False, **params):
         self.params = dict(dict((key, None) for key in (
             "type", "value", "indicators", "action", "title", "description", "severity", "expiration",
-            "recommended_actions", "rbac_group_names", "generate_alert", "application")), state="present",
-                           purge=False)
+            "recommended_actions", "rbac_group_names", "generate_alert", "application")))
+        self.params.update(state="present", purge=False)
         self.params.update(params)
         self.client = client
         self.check_mode = check_mode
