@@ -1,7 +1,7 @@
 """nox sessions of the secops.m365_defender collection: antsibull-nox makes them from antsibull-nox.toml.
 
-`make test` runs those in NOX_SESSIONS (stage nox of tests/run/suite.py) with nox and antsibull-nox from .venv/nox; by hand:
-.venv/nox/bin/nox --list. docs/development.md, section "nox", says what runs here and what stays in suite.py.
+`make test` runs those in NOX_SESSIONS (stage nox of tests/run/suite.py) with nox and antsibull-nox from .venv/nox;
+by hand: .venv/nox/bin/nox --list. docs/development.md, section "nox", says what runs here and what stays in suite.py.
 """
 
 from __future__ import absolute_import, division, print_function
