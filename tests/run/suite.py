@@ -1295,8 +1295,31 @@ def command_demo(args):
 
 
 def command_build(args):
-    """ansible-galaxy collection build into .build/dist/."""
-    venv = Venv.named(args.core if args.core != 'both' else 'oldest').ensure()
+    """ansible-galaxy collection build into .build/dist/.
+
+    Building needs ansible-galaxy and nothing else, and the cores the suite uses build the same tarball: an
+    environment in .venv/ that runs is used as it is, even when its requirement files changed since it was made.
+    Only when there is none at all is one made, with ansible-core alone (seconds, not the whole environment); its
+    stamp names its base Python and no digest, so the next `make setup` or `make test` installs the rest into it
+    instead of making it again. An environment that is there but does not run is set up as usual.
+    """
+    names = ('oldest', 'newest') if args.core == 'both' else (args.core,)
+    usable = [name for name in names if os.access(os.path.join(VENV_ROOT, name, 'bin', 'ansible-galaxy'), os.X_OK)
+              and probe_python(os.path.join(VENV_ROOT, name, 'bin', 'python'))]
+    venv = Venv.named(usable[0] if usable else names[0])
+    if not usable and os.path.exists(venv.path):
+        venv.ensure()
+    elif not usable:
+        with Lock('venv-' + venv.name):  # another run may be making it: then it is there once the lock is ours
+            if not os.path.exists(venv.path):
+                say('Setting up .venv/%s with %s only, to build (make setup adds the rest); log: %s'
+                    % (venv.name, venv.core, os.path.relpath(venv.log, ROOT)))
+                pip = [venv.python, '-m', 'pip', 'install', '--disable-pip-version-check', venv.core]
+                if run_logged([venv.base_python, '-m', 'venv', venv.path], venv.log) or run_logged(pip, venv.log):
+                    shutil.rmtree(venv.path, ignore_errors=True)
+                    raise SetupError('could not set up .venv/%s to build:\n%s' % (venv.name, tail(venv.log)))
+                with open(venv.stamp_path, 'w', encoding='utf-8') as handle:
+                    handle.write('%s ansible-core-only\n' % os.path.realpath(venv.base_python))
     dist = os.path.join(BUILD, 'dist')
     os.makedirs(dist, exist_ok=True)
     command = [venv.bin('ansible-galaxy'), 'collection', 'build', '--force', '--output-path', dist, ROOT]
