@@ -412,10 +412,11 @@ def collection_link():
 
 
 def collection_copy(flavour):
-    """A fresh physical copy of the working tree for ansible-test (a symlink would be resolved away).
+    """A fresh physical copy of the working tree for ansible-test integration (a symlink would be resolved away;
+    sanity and units run in antsibull-nox's copy, see nox_ansible_test).
 
     The copy gets an empty git repository of its own, so ansible-test lists its files with the copy's
-    .gitignore. Its tests/output/.tmp/delegation (the Python environments ansible-test --venv builds for units and
+    .gitignore. Its tests/output/.tmp/delegation (the Python environments ansible-test --venv builds for
     integration) is kept from one run to the next; everything else is copied anew.
     """
     top = os.path.join(BUILD, 'ansible-test', flavour)
@@ -700,15 +701,48 @@ def ansible_test(venv, copy, args, log, append=False):
     return run_logged(command, log, cwd=copy, env=venv.env(), timeout=STAGE_TIMEOUTS[args[0]], append=append)
 
 
-def stage_sanity(results, venv, copy):
-    """ansible-test sanity, every test, one result per test (from its --junit files)."""
+# Sanity and units run as the nox sessions noxfile.py makes with antsibull-nox's Python API, one per test and core;
+# the ansible-core series antsibull-nox installs (from PyPI) for each of the environments' cores.
+NOX_CORES = {OLDEST_CORE: '2.16', NEWEST_CORE: '2.21', FALLBACK_CORE: '2.19'}
+
+
+def nox_ansible_test_session(test, core):
+    """The name of noxfile.py's session for ansible-test ``test`` on ansible-core ``core`` ('2.16')."""
+    return 'ansible-test-%s-%s' % (test, core)
+
+
+def ansible_test_output(session):
+    """ansible-test's tests/output in a session (noxfile.py links the copy's there): JUnit files, and the units'
+    Python environments (.tmp/delegation), which stay from one run to the next."""
+    return os.path.join(BUILD, 'ansible-test-output', session)
+
+
+def nox_ansible_test(venv, test, log, posargs=(), append=False):
+    """Run noxfile.py's session for ansible-test ``test`` on ``venv``'s core with nox from .venv/nox, extra ansible-test
+    arguments after ``--`` (a fresh log unless ``append``); (exit code, (passed, failed, skipped)) from the JUnit
+    files that run wrote."""
+    session = nox_ansible_test_session(test, NOX_CORES[venv.core])
+    junit = os.path.join(ansible_test_output(session), 'junit')
+    shutil.rmtree(junit, ignore_errors=True)
+    try:
+        own = Venv.named('nox').ensure()
+    except SetupError as ex:
+        with open(log, 'a' if append else 'w', encoding='utf-8') as handle:
+            handle.write('*** %s\n' % ex)
+        return 1, (0, 0, 0)
+    command = [own.bin('nox'), '--noxfile', os.path.join(ROOT, 'noxfile.py'), '--envdir', NOX_ENVDIR,
+               '--reuse-venv', 'yes', '-s', session] + (['--'] + list(posargs) if posargs else [])
+    code = run_logged(command, log, env=own.env(NO_COLOR='1'), timeout=STAGE_TIMEOUTS[test], append=append)
+    return code, junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
+
+
+def stage_sanity(results, venv):
+    """ansible-test sanity, every test, one result per test (from its --junit files); --failure-ok makes ansible-test
+    end with 0 when tests fail, so that the session ends normally."""
     stage = 'sanity-%s' % venv.short
     log = os.path.join(LOGS, stage + '.log')
-    junit = os.path.join(copy, 'tests', 'output', 'junit')
-    fresh_dir(junit)
     started = time.monotonic()
-    code = ansible_test(venv, copy, ['sanity', '--venv', '--python', venv.facts()['python'], '--junit'], log)
-    passed, failed, skipped = junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
+    code, (passed, failed, skipped) = nox_ansible_test(venv, 'sanity', log, ['--failure-ok'])
     if code != 0 and not failed:
         failed = 1  # ansible-test failed outside any one test (set-up, bootstrap, ...)
     results.add(stage, passed, failed, skipped, time.monotonic() - started, log)
@@ -722,7 +756,7 @@ UNIT_CONTEXTS = (
 )
 
 
-def stage_units(results, venv, copy):
+def stage_units(results, venv):
     """ansible-test units, one result per test case (from pytest's JUnit files).
 
     When a test context fails, ansible-test does not run the contexts after it; those are run on their own,
@@ -730,19 +764,17 @@ def stage_units(results, venv, copy):
     """
     stage = 'units-%s' % venv.short
     log = os.path.join(LOGS, stage + '.log')
-    junit = os.path.join(copy, 'tests', 'output', 'junit')
-    fresh_dir(junit)
     started = time.monotonic()
-    command = ['units', '--venv', '--python', venv.facts()['python']]
-    code = ansible_test(venv, copy, command, log)
+    code, counts = nox_ansible_test(venv, 'units', log)
     if code != 0:
         ran = re.findall(r'^Unit test (\w+) with Python', tail(log, 100000), re.M)
         names = [context[0] for context in UNIT_CONTEXTS]
         if ran and ran[-1] in names:
             for name, selection in UNIT_CONTEXTS[names.index(ran[-1]) + 1:]:
-                if selection[0].startswith('--') or os.path.isdir(os.path.join(copy, selection[0])):
-                    ansible_test(venv, copy, command + selection, log, append=True)
-    passed, failed, skipped = junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
+                if selection[0].startswith('--') or os.path.isdir(os.path.join(ROOT, selection[0])):
+                    more = nox_ansible_test(venv, 'units', log, selection, append=True)[1]
+                    counts = tuple(total + extra for total, extra in zip(counts, more))
+    passed, failed, skipped = counts
     note = ''
     if code != 0 and not failed:
         failed = 1
@@ -1343,16 +1375,16 @@ def command_test(args):
             say(str(ex))
             results.add('setup-%s' % venv.name, 0, 1, 0, 0, None)
     copies = {}
-    if venvs and set(stages) & {'sanity', 'units', 'integration'}:
+    if venvs and 'integration' in stages:
         for venv in venvs:
             copies[venv.name] = collection_copy(venv.name)
 
     if 'sanity' in stages:
         for venv in venvs:
-            stage_sanity(results, venv, copies[venv.name])
+            stage_sanity(results, venv)
     if 'units' in stages:
         for venv in venvs:
-            stage_units(results, venv, copies[venv.name])
+            stage_units(results, venv)
     if 'integration' in stages and venvs:
         stages_integration(results, venvs, copies, args.target or ())
     if 'changelog' in stages and venvs:
