@@ -142,7 +142,7 @@ class Site:
 
     def resolve(self, path, target):
         """(repository path, anchor) of a relative link in the guide at path; BrokenLink when there is no such file."""
-        file_part, _, anchor = target.partition('#')
+        file_part, anchor = (target.split('#', 1) + [''])[:2]
         linked = posixpath.normpath(posixpath.join(posixpath.dirname(path), file_part)) if file_part else path
         if linked.startswith('../') or not os.path.exists(os.path.join(self.root, linked)):
             raise BrokenLink('%s links to %s, which is not a file of the repository' % (path, target))
@@ -178,7 +178,7 @@ def wanted_files(root):
     """{path of an RST file under docs/docsite/rst: its content} for every guide of extra-docs.yml."""
     site = Site(root)
     wanted = dict((posixpath.join('docs', 'docsite', 'rst', ref + '.rst'), site.rst(path))
-                  for path, (ref, _) in sorted(site.documents.items()))
+                  for path, ref in sorted((path, entry[0]) for path, entry in site.documents.items()))
     if site.broken:
         raise BrokenLink('\nERROR: '.join(site.broken))
     return wanted
@@ -187,7 +187,7 @@ def wanted_files(root):
 def present_files(root):
     """The RST files under docs/docsite/rst now (repository paths)."""
     found = []
-    for directory, _, files in os.walk(os.path.join(root, 'docs', 'docsite', 'rst')):
+    for directory, subdirectories, files in os.walk(os.path.join(root, 'docs', 'docsite', 'rst')):
         found.extend(os.path.relpath(os.path.join(directory, name), root).replace(os.sep, '/')
                      for name in files if name.endswith('.rst'))
     return sorted(found)
