@@ -4,12 +4,12 @@ PYTHON ?= python3
 SUITE := $(PYTHON) tests/run/suite.py
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test setup build docs sanity units integration changelog browser eda conformance sandbox-tests clean distclean
+.PHONY: help demo test setup build docs sanity units integration changelog browser eda conformance nox sandbox-tests clean distclean
 
 help:
 	@echo 'make demo           start the sandbox, run the incident_report playbook on three tenants, then device_containment'
 	@echo 'make test           every test stage, both ansible-core versions; ends with "N passed, N failed"'
-	@echo 'make sanity|units|integration|changelog|browser|eda|conformance|sandbox-tests   one stage only'
+	@echo 'make sanity|units|integration|changelog|browser|eda|conformance|nox|sandbox-tests   one stage only'
 	@echo 'make setup          create/update .venv/oldest and .venv/newest'
 	@echo 'make build          build the collection tarball into .build/dist/'
 	@echo 'make docs           the docsite (antsibull-docs) into .build/docs/, after its lint; rewrites docs/docsite/rst/'
@@ -30,7 +30,7 @@ build:
 docs:
 	@$(SUITE) docs
 
-sanity units integration changelog browser eda conformance:
+sanity units integration changelog browser eda conformance nox:
 	@$(SUITE) test --only $@
 
 sandbox-tests:

@@ -54,7 +54,7 @@ STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 25 * 60}
 # in real time); targets find the factor in m365d_sandbox.time_scale.
 INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
 STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee', 'browser', 'eda', 'conformance',
-          'docs')
+          'docs', 'nox')
 # The browser stage: Debian's Chromium (installed with apt-get when missing), driven by Playwright from .venv/browser
 # (its own browser downloads are never used); the rendered report's screenshot is kept as an artifact.
 CHROMIUM = '/usr/bin/chromium'
@@ -67,12 +67,17 @@ JAVA_MIN = 17  # ansible-rulebook refuses to start with an older Java
 JAVA_PACKAGE = 'openjdk-17-jre-headless'
 # The conformance stage: Microsoft's Graph SDK for Python and azure-identity, from .venv/conformance, against a sandbox.
 CONFORMANCE_REQUIREMENTS = ('tests/conformance/requirements.txt',)
+# The nox stage: the sessions of antsibull-nox.toml (noxfile.py) that pass, run by nox and antsibull-nox from .venv/nox;
+# the sessions' own environments are kept in NOX_ENVDIR. The docs lint is the docs stage's (stricter: extra docs too).
+NOX_REQUIREMENTS = ('tests/nox/requirements.txt',)
+NOX_SESSIONS = ('extra-checks', 'yamllint', 'codeqa', 'antsibull-nox-config', 'build-import-check')
+NOX_ENVDIR = os.path.join(BUILD, 'nox')
 # `make docs` and the docs stage: antsibull-docs, Sphinx and pandoc (tests/docs/), pinned, from .venv/docs.
 DOCS_REQUIREMENTS = ('tests/docs/requirements.txt',)
 # The environments of single stages, each made by its stage only, on python3; ansible-core only if their requirement
 # files ask for it (.venv/eda's does).
 TOOL_VENVS = {'browser': BROWSER_REQUIREMENTS, 'eda': EDA_REQUIREMENTS, 'conformance': CONFORMANCE_REQUIREMENTS,
-              'docs': DOCS_REQUIREMENTS}
+              'docs': DOCS_REQUIREMENTS, 'nox': NOX_REQUIREMENTS}
 
 
 class SetupError(Exception):
@@ -996,6 +1001,98 @@ def stage_conformance(results):
     stage_own_venv(results, 'conformance')
 
 
+# What antsibull-nox says when galaxy-importer passed the import but printed ERROR lines.
+NOX_IMPORTER_ERRORS = 'Galaxy importer emitted the following non-fatal error'
+
+
+def stage_nox(results):
+    """The nox sessions NOX_SESSIONS with nox and antsibull-nox from .venv/nox, one result per session, from nox's
+    JSON report; each session's part of the output goes to .build/logs/nox-<session>.log.
+
+    The sessions' environments in NOX_ENVDIR are reused; their package installs are skipped too (nox -R) while
+    antsibull-nox.toml and .venv/nox are what the last run that passed installed from."""
+    log = os.path.join(LOGS, 'nox.log')
+    report = os.path.join(LOGS, 'nox-report.json')
+    started = time.monotonic()
+    with open(log, 'w', encoding='utf-8'):
+        pass
+    if os.path.exists(report):
+        os.remove(report)
+    try:
+        own = Venv.named('nox').ensure()
+    except SetupError as ex:
+        with open(log, 'a', encoding='utf-8') as handle:
+            handle.write('*** %s\n' % ex)
+        results.add('nox', 0, 1, 0, time.monotonic() - started, log)
+        return
+    stamp_path, stamp = os.path.join(NOX_ENVDIR, '.suite-stamp'), nox_stamp(own)
+    installed = tail(stamp_path) == stamp
+    command = [own.bin('nox'), '--noxfile', os.path.join(ROOT, 'noxfile.py'), '--envdir', NOX_ENVDIR,
+               '--reuse-venv', 'yes', '--report', report] + (['-R'] if installed else []) + ['-s'] + list(NOX_SESSIONS)
+    code = run_logged(command, log, env=own.env(NO_COLOR='1'))
+    sessions = nox_report(report)
+    if not sessions:
+        results.add('nox', 0, 1, 0, time.monotonic() - started, log, '(no report from nox, exit code %d)' % code)
+        return
+    if record_nox_sessions(results, sessions, split_nox_log(log), log):
+        os.makedirs(NOX_ENVDIR, exist_ok=True)
+        with open(stamp_path, 'w', encoding='utf-8') as handle:
+            handle.write(stamp)
+
+
+def record_nox_sessions(results, sessions, logs, log):
+    """One result per session of NOX_SESSIONS from nox's report (a session missing from it failed); whether all
+    passed. build-import-check fails too when galaxy-importer printed errors but let the import pass."""
+    passed_all = True
+    for name in NOX_SESSIONS:
+        entry = sessions.get(name, {})
+        note = '' if entry else '(not run)'
+        ok = entry.get('result') == 'success'
+        if ok and name == 'build-import-check' and NOX_IMPORTER_ERRORS in tail(logs.get(name, log), 5000):
+            ok, note = False, '(galaxy-importer reported errors)'
+        passed_all = passed_all and ok
+        results.add('nox-' + name, 1 if ok else 0, 0 if ok else 1, 0, entry.get('duration') or 0.0,
+                    logs.get(name, log), note)
+    return passed_all
+
+
+def nox_stamp(venv):
+    """What the sessions' environments are installed from: antsibull-nox.toml and .venv/nox's own stamp."""
+    digest = hashlib.sha256()
+    for path in (os.path.join(ROOT, 'antsibull-nox.toml'), venv.stamp_path):
+        with open(path, 'rb') as handle:
+            digest.update(handle.read())
+    return digest.hexdigest() + '\n'
+
+
+def nox_report(path):
+    """The sessions of nox's --report file by name, or {} when there is none."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return dict((entry['name'], entry) for entry in json.load(handle).get('sessions', ()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def split_nox_log(log):
+    """Write each session's part of nox's output to .build/logs/nox-<session>.log; {session: that log}."""
+    parts, current = {}, None
+    with open(log, encoding='utf-8', errors='replace') as handle:
+        for line in handle:
+            found = re.match(r'nox > Running session (\S+)$', line.rstrip())
+            if found:
+                current = found.group(1)
+                parts.setdefault(current, [])
+            if current:
+                parts[current].append(line)
+    logs = {}
+    for name, lines in parts.items():
+        logs[name] = os.path.join(LOGS, 'nox-%s.log' % name)
+        with open(logs[name], 'w', encoding='utf-8') as handle:
+            handle.writelines(lines)
+    return logs
+
+
 def run_ansible_lint(results, venv, name, paths=()):
     """ansible-lint with the production profile over `paths` (none: what .ansible-lint covers), one result per
     finding."""
@@ -1343,8 +1440,31 @@ def command_demo(args):
 
 
 def command_build(args):
-    """ansible-galaxy collection build into .build/dist/."""
-    venv = Venv.named(args.core if args.core != 'both' else 'oldest').ensure()
+    """ansible-galaxy collection build into .build/dist/.
+
+    Building needs ansible-galaxy and nothing else, and the cores the suite uses build the same tarball: an
+    environment in .venv/ that runs is used as it is, even when its requirement files changed since it was made.
+    Only when there is none at all is one made, with ansible-core alone (seconds, not the whole environment); its
+    stamp names its base Python and no digest, so the next `make setup` or `make test` installs the rest into it
+    instead of making it again. An environment that is there but does not run is set up as usual.
+    """
+    names = ('oldest', 'newest') if args.core == 'both' else (args.core,)
+    usable = [name for name in names if os.access(os.path.join(VENV_ROOT, name, 'bin', 'ansible-galaxy'), os.X_OK)
+              and probe_python(os.path.join(VENV_ROOT, name, 'bin', 'python'))]
+    venv = Venv.named(usable[0] if usable else names[0])
+    if not usable and os.path.exists(venv.path):
+        venv.ensure()
+    elif not usable:
+        with Lock('venv-' + venv.name):  # another run may be making it: then it is there once the lock is ours
+            if not os.path.exists(venv.path):
+                say('Setting up .venv/%s with %s only, to build (make setup adds the rest); log: %s'
+                    % (venv.name, venv.core, os.path.relpath(venv.log, ROOT)))
+                pip = [venv.python, '-m', 'pip', 'install', '--disable-pip-version-check', venv.core]
+                if run_logged([venv.base_python, '-m', 'venv', venv.path], venv.log) or run_logged(pip, venv.log):
+                    shutil.rmtree(venv.path, ignore_errors=True)
+                    raise SetupError('could not set up .venv/%s to build:\n%s' % (venv.name, tail(venv.log)))
+                with open(venv.stamp_path, 'w', encoding='utf-8') as handle:
+                    handle.write('%s ansible-core-only\n' % os.path.realpath(venv.base_python))
     dist = os.path.join(BUILD, 'dist')
     os.makedirs(dist, exist_ok=True)
     command = [venv.bin('ansible-galaxy'), 'collection', 'build', '--force', '--output-path', dist, ROOT]
@@ -1396,6 +1516,8 @@ def command_test(args):
         stage_conformance(results)
     if 'docs' in stages:
         stage_docs(results)
+    if 'nox' in stages:
+        stage_nox(results)
 
     passed, failed, skipped = results.totals()
     say('')

@@ -2,7 +2,13 @@
 # Copyright: (c) 2026, secops.m365_defender contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Test doubles shared by the unit tests: HTTP answers, a fake transport under requests, JWTs, PEM files."""
+"""Test doubles shared by the unit tests: HTTP answers, a fake transport under requests, JWTs, PEM files.
+
+`FakeTransport` answers every request a test's code sends through requests; `Router` sends each request to the
+fake service of its host (FakeEntra, IncidentApi, IncidentService, ...). The values the tests share (tenants, the
+app, the hosts) are in constants.py. What these fakes are for, beside the sandbox: docs/architecture.md, "Where to
+change what".
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,6 +23,8 @@ import time
 
 import requests
 from ansible.module_utils.six.moves.urllib.parse import parse_qs, urlencode, urlparse
+
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import TENANT_ID
 
 
 def make_response(status=200, body=None, headers=None, text=None):
@@ -302,7 +310,6 @@ class Router(object):
 
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-FAKE_TENANT_ID = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
 FAKE_USER = {"upn": "analyst@contoso.example", "password": "Correct-Horse-1", "oid": "0a1b2c3d-1111-2222-3333-444455556666"}
 
 
@@ -441,8 +448,8 @@ class FakeEntra(object):
         now = 1764151200
         id_token = make_jwt({"aud": form.get("client_id"), "iss": self.base + "/v2.0", "iat": now, "nbf": now,
                              "exp": now + 3600, "oid": self.user["oid"], "preferred_username": self.user["upn"],
-                             "sub": "pairwise-subject", "tid": FAKE_TENANT_ID, "ver": "2.0"})
-        client_info = b64url(json.dumps({"uid": self.user["oid"], "utid": FAKE_TENANT_ID}))
+                             "sub": "pairwise-subject", "tid": TENANT_ID, "ver": "2.0"})
+        client_info = b64url(json.dumps({"uid": self.user["oid"], "utid": TENANT_ID}))
         return make_response(200, {
             "token_type": "Bearer", "scope": "%s/.default openid profile offline_access" % resource,
             "expires_in": self.expires_in, "ext_expires_in": self.expires_in,
@@ -469,7 +476,7 @@ class FakeImds(object):
     """
 
     def __init__(self, access_token=None, answer=None, expires_in=86399):
-        self.access_token = access_token or make_jwt({"aud": "https://graph.microsoft.com", "tid": FAKE_TENANT_ID,
+        self.access_token = access_token or make_jwt({"aud": "https://graph.microsoft.com", "tid": TENANT_ID,
                                                       "roles": ["SecurityIncident.Read.All"]})
         self.answer = answer
         self.expires_in = expires_in

@@ -27,6 +27,7 @@ from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import API_CHOICES, CLOUD_CHOICES
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, TENANT_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CREDENTIAL_TYPE = os.path.join(ROOT, 'extensions', 'awx', 'credential_type_m365_defender.yml')
@@ -52,8 +53,6 @@ SECRET_INPUTS = {'client_secret', 'client_certificate', 'client_certificate_pass
 # AWX refuses these in env injectors (awx/main/fields.py, validate_env_var_allowed and ENV_BLOCKLIST, in part).
 AWX_BLOCKED = re.compile(r'^(ANSIBLE_|AWX_|TOWER_|JOB_|INVENTORY_|PROJECT_|PATH$|PYTHONPATH$|VIRTUAL_ENV$|HOME$)')
 
-TENANT = '11111111-2222-3333-4444-555555555555'
-CLIENT = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
 PEM = '-----BEGIN PRIVATE KEY-----\nMIIEv...\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----\n'
 
 
@@ -182,9 +181,10 @@ def test_env_is_what_the_collection_reads(credential_type):
 
 
 def test_job_env_with_client_secret(credential_type, tmp_path):
-    env = inject(credential_type, {'tenant_id': TENANT, 'client_id': CLIENT, 'client_secret': 's3cr3t~value'}, str(tmp_path))
+    env = inject(credential_type, {'tenant_id': TENANT_ID, 'client_id': CLIENT, 'client_secret': 's3cr3t~value'},
+                 str(tmp_path))
     print('\n'.join('%s=%s' % (name, '********' if 'SECRET' in name or 'PASSWORD' in name else value) for name, value in sorted(env.items())))
-    assert env['AZURE_TENANT_ID'] == TENANT
+    assert env['AZURE_TENANT_ID'] == TENANT_ID
     assert env['AZURE_CLIENT_ID'] == CLIENT
     assert env['AZURE_CLIENT_SECRET'] == 's3cr3t~value'
     # No certificate, no CA: the paths stay empty, so the modules see them as not given.

@@ -40,6 +40,7 @@ from ansible_collections.secops.m365_defender.plugins.plugin_utils._event_source
     WATCH_OPTIONS,
     Watch,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, OTHER_TENANT_ID, TENANT_ID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 EDA = os.path.join(ROOT, "extensions", "eda")
@@ -66,9 +67,6 @@ RESERVED_EXTRA_VARS = {"ansible", "eda"}
 FIELD_KEYS = {"id", "type", "label", "help_text", "secret", "multiline", "choices", "default", "format"}
 SECRET_INPUTS = {"client_secret", "client_certificate", "client_certificate_password"}
 
-TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
-OTHER = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
-CLIENT = "61be00bb-993c-413b-b642-7b204fca020c"
 # A credential's values as ansible-rulebook receives them: the controller vault-encrypts secret inputs.
 VAULTED = "$ANSIBLE_VAULT;1.2;AES256;EDA_SERVER\n6438..."
 
@@ -212,7 +210,7 @@ def sources_rendered(path, variables):
 
 @pytest.mark.parametrize("path", RULEBOOKS, ids=os.path.basename)
 def test_rulebook_with_settings_from_vars_gives_the_source_arguments_it_checks(path, tmp_path):
-    variables = {"m365d_tenants": [TENANT, {"tenant_id": OTHER, "client_secret": "other-tenant-secret"}],
+    variables = {"m365d_tenants": [TENANT_ID, {"tenant_id": OTHER_TENANT_ID, "client_secret": "other-tenant-secret"}],
                  "m365d_client_id": CLIENT, "m365d_client_secret": "vars-file-secret",
                  "m365d_base_url": "https://127.0.0.1:8443", "m365d_ca_path": "/etc/pki/sandbox-ca.pem",
                  "m365d_interval": 15, "m365d_start": "2h",
@@ -226,9 +224,9 @@ def test_rulebook_with_settings_from_vars_gives_the_source_arguments_it_checks(p
         assert args["api"] == "graph" and args["cloud"] == "global"
         assert args["state_file"] == variables["m365d_%ss_state_file" % SOURCES[name]]
         watch = Watch(SOURCES[name], args)
-        assert sorted(watch.tenants) == sorted([TENANT, OTHER])
-        assert watch.tenants[OTHER]["client_secret"] == "other-tenant-secret"
-        assert watch.tenants[TENANT]["client_secret"] == "vars-file-secret"
+        assert sorted(watch.tenants) == sorted([TENANT_ID, OTHER_TENANT_ID])
+        assert watch.tenants[OTHER_TENANT_ID]["client_secret"] == "other-tenant-secret"
+        assert watch.tenants[TENANT_ID]["client_secret"] == "vars-file-secret"
 
 
 @pytest.mark.parametrize("path", RULEBOOKS, ids=os.path.basename)
@@ -241,30 +239,30 @@ def test_rulebook_without_variables_passes_nothing_but_its_defaults(path):
 
 @pytest.mark.parametrize("path", RULEBOOKS, ids=os.path.basename)
 def test_rulebook_without_variables_leaves_the_environment_to_the_source(path, monkeypatch):
-    monkeypatch.setenv("AZURE_TENANT_ID", TENANT)
+    monkeypatch.setenv("AZURE_TENANT_ID", TENANT_ID)
     monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT)
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "environment-secret")
     for name, args in sources_rendered(path, {}):
         watch = Watch(SOURCES[name], args)
-        assert list(watch.tenants) == [TENANT]
-        assert watch.tenants[TENANT]["client_secret"] == "environment-secret"
+        assert list(watch.tenants) == [TENANT_ID]
+        assert watch.tenants[TENANT_ID]["client_secret"] == "environment-secret"
 
 
 @pytest.mark.parametrize("path", RULEBOOKS, ids=os.path.basename)
 def test_rulebook_with_an_eda_credential_reads_its_variables_and_files(path, credential_type):
-    inputs = {"tenant_id": TENANT, "client_id": CLIENT, "client_certificate": "-----BEGIN PRIVATE KEY-----",
+    inputs = {"tenant_id": TENANT_ID, "client_id": CLIENT, "client_certificate": "-----BEGIN PRIVATE KEY-----",
               "client_certificate_password": VAULTED, "ca_bundle": "-----BEGIN CERTIFICATE-----", "cloud": "gcc"}
     variables = credential_extra_vars(credential_type, inputs)
     # ansible-rulebook writes each file injector's content to a file and names it under eda.filename.
     variables["eda"] = {"filename": {"m365d_client_certificate": "/tmp/tmpcert", "m365d_ca_bundle": "/tmp/tmpca"}}
     for name, args in sources_rendered(path, variables):
-        assert args["tenant_id"] == TENANT and args["client_id"] == CLIENT
+        assert args["tenant_id"] == TENANT_ID and args["client_id"] == CLIENT
         assert args["client_certificate_path"] == "/tmp/tmpcert"
         assert args["client_certificate_password"] == VAULTED
         assert args["ca_path"] == "/tmp/tmpca"
         assert args["client_secret"] is None and args["login_url"] is None
         assert args["api"] == "graph" and args["cloud"] == "gcc"
-        assert Watch(SOURCES[name], args).tenants[TENANT]["cloud"] == "gcc"
+        assert Watch(SOURCES[name], args).tenants[TENANT_ID]["cloud"] == "gcc"
     # A credential without a certificate: ansible-rulebook writes no file, so eda.filename has no entry.
     variables["eda"] = {"filename": {}}
     for dummy, args in sources_rendered(path, variables):
@@ -276,10 +274,11 @@ def test_rulebook_with_an_eda_credential_reads_its_variables_and_files(path, cre
 
 
 EVENTS = {
-    "incident": {"m365d": {"kind": "incident", "change": "created", "tenant_id": OTHER, "id": "220738",
+    "incident": {"m365d": {"kind": "incident", "change": "created", "tenant_id": OTHER_TENANT_ID, "id": "220738",
                            "last_update": "2026-12-06T02:31:47.606Z",
                            "incident": {"id": "220738", "severity": "high"}}},
-    "alert": {"m365d": {"kind": "alert", "change": "created", "tenant_id": OTHER, "id": "da246631552435759325_7630",
+    "alert": {"m365d": {"kind": "alert", "change": "created", "tenant_id": OTHER_TENANT_ID,
+                        "id": "da246631552435759325_7630",
                         "last_update": "2026-12-06T02:31:47.606Z", "alert": {"id": "da246631552435759325_7630"}}},
 }
 
@@ -292,12 +291,12 @@ def test_rulebook_runs_the_playbook_for_the_event_s_item_in_the_event_s_tenant_o
             for dummy, args in actions(rule):
                 extra = render(args.get("extra_vars", {}), {"event": EVENTS[kind]})
                 assert extra["m365d_hosts"] == "localhost"
-                assert extra["m365d_tenant_id"] == OTHER
+                assert extra["m365d_tenant_id"] == OTHER_TENANT_ID
                 # Rendered natively, an incident number becomes a number; the role reads numbers as text.
                 item = extra.get("incident_triage_incident_ids") or [extra.get("m365d_alert_id")]
                 assert [str(value) for value in item] == [EVENTS[kind]["m365d"]["id"]]
                 mapped = render(args["extra_vars"],
-                                {"event": EVENTS[kind], "m365d_tenant_hosts": {OTHER: "fabrikam"}})
+                                {"event": EVENTS[kind], "m365d_tenant_hosts": {OTHER_TENANT_ID: "fabrikam"}})
                 assert mapped["m365d_hosts"] == "fabrikam"
 
 

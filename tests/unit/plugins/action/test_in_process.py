@@ -20,6 +20,7 @@ from ansible_collections.secops.m365_defender.plugins.action.hunting_query impor
 from ansible_collections.secops.m365_defender.plugins.action.incident import ActionModule as IncidentAction
 from ansible_collections.secops.m365_defender.plugins.action.incident_info import ActionModule as IncidentInfoAction
 from ansible_collections.secops.m365_defender.plugins.modules import incident, incident_info
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, GRAPH, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeEntra, IncidentApi, make_jwt
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
@@ -27,11 +28,6 @@ try:
     from unittest import mock
 except ImportError:  # pragma: no cover
     import mock
-
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
 
 
 class Templar(object):

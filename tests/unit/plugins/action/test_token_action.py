@@ -22,6 +22,7 @@ from ansible_collections.secops.m365_defender.plugins.action import token as tok
 from ansible_collections.secops.m365_defender.plugins.action.token import ActionModule
 from ansible_collections.secops.m365_defender.plugins.module_utils import _http, _module
 from ansible_collections.secops.m365_defender.plugins.modules import token as token_module
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, LOGIN, TENANT, TENANT_ID
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     DEVICE_CODE_GRANT,
     FakeEntra,
@@ -34,11 +35,8 @@ try:
 except ImportError:  # pragma: no cover
     import mock
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test:8443"
 TASK_NAME = "Sign in for the SOC playbooks"
-CLAIMS = {"aud": "https://api.security.microsoft.com", "tid": "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50",
+CLAIMS = {"aud": "https://api.security.microsoft.com", "tid": TENANT_ID,
           "scp": "Incident.Read AdvancedHunting.Read", "upn": "analyst@contoso.example"}
 
 

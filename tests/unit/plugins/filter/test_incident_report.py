@@ -21,18 +21,17 @@ from ansible_collections.secops.m365_defender.plugins.filter.incident_report imp
     incident_report_csv,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import incident_view
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import OTHER_TENANT_ID, TENANT_ID
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.timezone.utc)
-CONTOSO = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
-FABRIKAM = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
 
 
 def graph_incident(number, severity, status, created, **extra):
-    incident = {"id": str(number), "tenantId": CONTOSO, "displayName": "Incident %d" % number,
+    incident = {"id": str(number), "tenantId": TENANT_ID, "displayName": "Incident %d" % number,
                 "severity": severity, "status": status, "classification": "unknown", "determination": "unknown",
                 "assignedTo": None, "createdDateTime": created, "lastUpdateDateTime": created,
                 "customTags": [], "systemTags": [], "comments": [],
-                "incidentWebUrl": "https://security.microsoft.com/incident2/%d/overview?tid=%s" % (number, CONTOSO)}
+                "incidentWebUrl": "https://security.microsoft.com/incident2/%d/overview?tid=%s" % (number, TENANT_ID)}
     incident.update(extra)
     return incident
 
@@ -48,11 +47,11 @@ def defender_incident(number, severity, status, created, **extra):
 def contoso(incidents, **extra):
     result = {"changed": False, "api": "graph", "complete": True, "incidents": incidents, "count": len(incidents)}
     result.update(extra)
-    return {"name": "contoso", "tenant_id": CONTOSO, "result": result}
+    return {"name": "contoso", "tenant_id": TENANT_ID, "result": result}
 
 
 def fabrikam(incidents):
-    return {"name": "fabrikam", "tenant_id": FABRIKAM,
+    return {"name": "fabrikam", "tenant_id": OTHER_TENANT_ID,
             "result": {"changed": False, "api": "defender", "complete": True, "incidents": incidents}}
 
 
@@ -111,7 +110,8 @@ def test_per_tenant_sections(report):
 def test_oldest_open_incidents_come_first_across_tenants(report):
     assert [(row["tenant"], row["id"]) for row in report["oldest_open"]] == [
         ("contoso", "2"), ("fabrikam", "10"), ("contoso", "1")]
-    assert report["oldest_open"][1]["url"] == "https://security.microsoft.com/incident2/10/overview?tid=" + FABRIKAM
+    assert report["oldest_open"][1]["url"] == (
+        "https://security.microsoft.com/incident2/10/overview?tid=" + OTHER_TENANT_ID)
 
 
 def test_a_failed_tenant_is_reported_with_its_reason_and_consent_url(report):
@@ -152,7 +152,7 @@ def test_the_chart_splits_each_bar_by_severity_in_proportion(report):
 def test_links_are_only_https():
     hostile = graph_incident(1, "high", "active", "2026-11-20T12:00:00Z", incidentWebUrl="javascript:alert(1)")
     report = incident_report([contoso([hostile])], now=NOW)
-    assert report["incidents"][0]["url"] == "https://security.microsoft.com/incident2/1/overview?tid=" + CONTOSO
+    assert report["incidents"][0]["url"] == "https://security.microsoft.com/incident2/1/overview?tid=" + TENANT_ID
 
 
 def test_csv_has_one_row_per_incident_and_neutralises_formulas(report):
@@ -180,7 +180,7 @@ def test_incident_view_reads_both_apis_alike():
                                                   alerts=[{"serviceSource": "microsoftDefenderForCloudApps"}]), now=NOW)
     defender = incident_view("defender", defender_incident(7, "Medium", "InProgress", "2026-11-25T12:00:00Z",
                                                            alerts=[{"serviceSource": "MicrosoftCloudAppSecurity"}]),
-                             tenant_id=CONTOSO, now=NOW)
+                             tenant_id=TENANT_ID, now=NOW)
     for key in ("id", "severity", "status", "open", "age_days", "service_sources", "url"):
         assert graph[key] == defender[key], key
     assert graph["service_sources"] == ["microsoftDefenderForCloudApps"] and graph["age_days"] == 1.0
@@ -223,10 +223,10 @@ def test_an_incident_assigned_to_the_text_unassigned_has_no_owner(owner):
 def test_links_are_built_as_graphs_incident_web_url_per_cloud():
     entry = fabrikam([defender_incident(10, "High", "Active", "2026-11-20T12:00:00Z")])
     assert incident_report([entry], now=NOW)["incidents"][0]["url"] == (
-        "https://security.microsoft.com/incident2/10/overview?tid=" + FABRIKAM)
+        "https://security.microsoft.com/incident2/10/overview?tid=" + OTHER_TENANT_ID)
     entry["cloud"] = "gcc_high"
     assert incident_report([entry], now=NOW)["incidents"][0]["url"] == (
-        "https://security.microsoft.us/incident2/10/overview?tid=" + FABRIKAM)
+        "https://security.microsoft.us/incident2/10/overview?tid=" + OTHER_TENANT_ID)
 
 
 # ----- alerts by source, and the devices and users of open incidents

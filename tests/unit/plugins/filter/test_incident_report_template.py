@@ -25,6 +25,7 @@ from ansible_collections.secops.m365_defender.plugins.filter.incident_report imp
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'roles', 'incident_report', 'templates')
 NOW = datetime.datetime(2026, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
+# Hostile text in every field the page shows (TENANT, TENANT_ID and DEVICE are not the shared constants).
 TITLE = '<img src=x onerror=alert(1)>'
 ASSIGNED = '"><script>alert(2)</script>'
 TENANT = '<svg onload=alert(3)>'

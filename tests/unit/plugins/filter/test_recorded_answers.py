@@ -20,10 +20,10 @@ from ansible_collections.secops.m365_defender.plugins.filter.triage_plan import 
 from ansible_collections.secops.m365_defender.plugins.module_utils._api import FLAVOURS
 from ansible_collections.secops.m365_defender.plugins.module_utils._update import IncidentUpdate, predicted
 from ansible_collections.secops.m365_defender.plugins.module_utils._incident_view import incident_view, portal_url
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import OTHER_TENANT_ID
 
 RECORDED = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "recorded")
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.timezone.utc)
-FABRIKAM = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
 
 
 def recorded(name):
@@ -69,7 +69,7 @@ def test_a_built_link_has_the_form_of_graphs_own():
 
 def test_the_incidents_own_https_link_is_preferred_even_in_its_older_form():
     incident = recorded("graph_list_incidents_2022.json")["value"][0]
-    view = incident_view("graph", incident, tenant_id=FABRIKAM, now=NOW)
+    view = incident_view("graph", incident, tenant_id=OTHER_TENANT_ID, now=NOW)
     assert view["url"] == "https://security.microsoft.com/incidents/2972395?tid=12f988bf-16f1-11af-11ab-1d7cd011db47"
 
 
@@ -116,13 +116,15 @@ def test_alerts_v2_alert_gives_the_service_source():
 
 
 def test_defender_incidents_read_as_the_page_shows_them():
-    views = by_id(incident_view("defender", incident, tenant_id=FABRIKAM, now=NOW) for incident in defender_incidents())
+    views = by_id(incident_view("defender", incident, tenant_id=OTHER_TENANT_ID, now=NOW)
+                  for incident in defender_incidents())
     assert sorted(views) == ["924518", "924521", "924565"]
     for view in views.values():
         assert view["assigned_to"] is None
         assert (view["status"], view["open"]) == ("active", True)
         assert (view["classification"], view["determination"]) == ("unknown", "unknown")
-        assert view["url"] == "https://security.microsoft.com/incident2/%s/overview?tid=%s" % (view["id"], FABRIKAM)
+        assert view["url"] == "https://security.microsoft.com/incident2/%s/overview?tid=%s" % (
+            view["id"], OTHER_TENANT_ID)
     assert dict((key, view["severity"]) for key, view in views.items()) == {
         "924565": "medium", "924521": "low", "924518": "informational"}
     assert views["924565"]["comments"] == ["test comment for docs"]
@@ -130,7 +132,8 @@ def test_defender_incidents_read_as_the_page_shows_them():
 
 
 def test_defender_service_sources_of_every_generation_read_as_graphs_names():
-    views = by_id(incident_view("defender", incident, tenant_id=FABRIKAM, now=NOW) for incident in defender_incidents())
+    views = by_id(incident_view("defender", incident, tenant_id=OTHER_TENANT_ID, now=NOW)
+                  for incident in defender_incidents())
     assert dict((key, view["service_sources"]) for key, view in views.items()) == {
         "924565": ["microsoftDefenderForCloudApps"],    # MicrosoftCloudAppSecurity
         "924521": ["microsoftDefenderForEndpoint"],     # MicrosoftDefenderATP
@@ -139,7 +142,8 @@ def test_defender_service_sources_of_every_generation_read_as_graphs_names():
 
 
 def test_defender_times_with_two_and_seven_fraction_digits():
-    views = by_id(incident_view("defender", incident, tenant_id=FABRIKAM, now=NOW) for incident in defender_incidents())
+    views = by_id(incident_view("defender", incident, tenant_id=OTHER_TENANT_ID, now=NOW)
+                  for incident in defender_incidents())
     # createdTime 2020-09-06T14:46:57.0733333Z, lastUpdateTime 2020-09-06T14:46:57.29Z.
     assert views["924565"]["created"] == "2020-09-06T14:46:57.0733333Z"
     assert views["924565"]["age_days"] == views["924565"]["idle_days"] == 2001.9
@@ -151,7 +155,8 @@ def test_defender_times_with_two_and_seven_fraction_digits():
 def report():
     return incident_report([
         {"name": "contoso", "tenant_id": None, "result": {"api": "graph", "incidents": [graph_incident()]}},
-        {"name": "fabrikam", "tenant_id": FABRIKAM, "result": {"api": "defender", "incidents": defender_incidents()}},
+        {"name": "fabrikam", "tenant_id": OTHER_TENANT_ID,
+         "result": {"api": "defender", "incidents": defender_incidents()}},
     ], now=NOW, oldest=10)
 
 
@@ -183,13 +188,13 @@ def test_triage_over_recorded_defender_answers():
     incidents = defender_incidents()
     before = copy.deepcopy(incidents)
     plans = by_id(dict(entry, id=entry["incident_id"]) for entry in triage_plan(
-        incidents, rules, api="defender", tenant_id=FABRIKAM, now="2026-03-01T12:00:00Z"))
+        incidents, rules, api="defender", tenant_id=OTHER_TENANT_ID, now="2026-03-01T12:00:00Z"))
     assert sorted(plans) == ["924518", "924521"]
     assert plans["924521"]["set"] == {"status": "inProgress", "assigned_to": "endpoint-team@contoso.com"}
     assert plans["924521"]["changes"] == ["status: active -> inProgress", "assigned_to: none -> endpoint-team@contoso.com"]
     assert plans["924518"]["rules"] == ["mail", "low-noise"]
     assert plans["924518"]["set"] == {"tags": ["mail"], "comment": "Reviewed by triage."}
-    assert plans["924518"]["url"] == "https://security.microsoft.com/incident2/924518/overview?tid=" + FABRIKAM
+    assert plans["924518"]["url"] == "https://security.microsoft.com/incident2/924518/overview?tid=" + OTHER_TENANT_ID
     assert incidents == before
 
 
@@ -200,6 +205,7 @@ def test_check_mode_prediction_of_a_recorded_incident_reads_as_the_change():
     plan = update.plan(incident)
     assert plan.fields == {"status": "Resolved", "classification": "TruePositive", "determination": "Malware",
                            "assignedTo": "soc@contoso.com"}
-    view = incident_view("defender", predicted(incident, plan, FLAVOURS["defender"]), tenant_id=FABRIKAM, now=NOW)
+    view = incident_view("defender", predicted(incident, plan, FLAVOURS["defender"]), tenant_id=OTHER_TENANT_ID,
+                         now=NOW)
     assert (view["status"], view["open"], view["determination"], view["assigned_to"]) == (
         "resolved", False, "malware", "soc@contoso.com")

@@ -23,8 +23,8 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._triage impor
     RULE_KEYS,
     SET_KEYS,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import TENANT_ID
 
-TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
 RULES = [{"name": "young and high", "match": {"severity": ["High"], "newer_than": "24h"},
           "set": {"status": "in_progress", "tags": ["triaged"]}}]
 
@@ -43,17 +43,17 @@ def test_the_filter_is_exposed_by_its_name():
 
 def test_ages_count_from_now_given_as_iso_text():
     incidents = [defender_incident("2026-11-25T13:00:00Z")]
-    [entry] = triage_plan(incidents, RULES, api="defender", tenant_id=TENANT, cloud="gcc_high",
+    [entry] = triage_plan(incidents, RULES, api="defender", tenant_id=TENANT_ID, cloud="gcc_high",
                           now="2026-11-26T12:00:00Z")
     assert entry == {"incident_id": "924565", "title": "Suspicious email forwarding activity",
-                     "url": "https://security.microsoft.us/incident2/924565/overview?tid=" + TENANT,
+                     "url": "https://security.microsoft.us/incident2/924565/overview?tid=" + TENANT_ID,
                      "rules": ["young and high"], "set": {"status": "inProgress", "tags": ["triaged"]},
                      "changes": ["status: active -> inProgress", "tags: + triaged"], "alerts": []}
     assert triage_plan(incidents, RULES, api="defender", now="2026-11-26T14:00:00Z") == []
 
 
 def test_cloud_none_means_global():
-    [entry] = triage_plan([defender_incident("2026-11-26T11:00:00Z")], RULES, api="defender", tenant_id=TENANT,
+    [entry] = triage_plan([defender_incident("2026-11-26T11:00:00Z")], RULES, api="defender", tenant_id=TENANT_ID,
                           cloud=None, now="2026-11-26T12:00:00Z")
     assert entry["url"].startswith("https://security.microsoft.com/incident2/924565/overview?tid=")
 
@@ -103,7 +103,7 @@ def test_the_sidecar_and_the_role_know_every_rule_key():
 
 
 def graph_incident_with_alert(risk):
-    return {"id": "220738", "tenantId": TENANT, "displayName": "Multi-stage incident", "status": "active",
+    return {"id": "220738", "tenantId": TENANT_ID, "displayName": "Multi-stage incident", "status": "active",
             "severity": "high", "assignedTo": None, "classification": "unknown", "determination": "unknown",
             "createdDateTime": "2026-11-25T12:00:00Z", "lastUpdateDateTime": "2026-11-25T12:00:00Z",
             "customTags": [], "systemTags": [], "comments": [],

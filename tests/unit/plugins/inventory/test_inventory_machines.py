@@ -30,6 +30,13 @@ from ansible_collections.secops.m365_defender.plugins.doc_fragments.machine_filt
     ModuleDocFragment as FiltersFragment,
 )
 from ansible_collections.secops.m365_defender.plugins.inventory import machines
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    CLIENT,
+    DEFENDER,
+    LOGIN,
+    SECRET,
+    TENANT_ID,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     entra_error,
@@ -37,15 +44,13 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     make_response,
 )
 
-CONTOSO = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
+# Tenants by name: Contoso by its id (the shared one), Fabrikam and Northwind by domain.
+CONTOSO = TENANT_ID
 FABRIKAM = "fabrikam.example"
 NORTHWIND = "northwind.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
+# A tenant's own app and secret (a `tenants` entry with credentials), beside the shared ones.
 OTHER_CLIENT = "22222222-3333-4444-5555-666666666666"
-SECRET = "Shared-Secret-Value~123"
 OWN_SECRET = "Fabrikam-Own-Secret~456"
-LOGIN = "https://login.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
 ENDPOINT_SCOPE = "https://api.securitycenter.microsoft.com/.default"
 
 

@@ -27,6 +27,8 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     make_response,
 )
 
+# Ports of their own (not the shared constants.GRAPH and DEFENDER): next links and redirects are compared
+# with the port written out or implied.
 GRAPH_URL = "https://graph.sandbox.test:8443"
 DEFENDER_URL = "https://defender.sandbox.test:8443"
 

@@ -27,6 +27,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._auth import 
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import AuthenticationError, InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient, MsalHttpAdapter
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     b64url,
     cert_der,
@@ -45,9 +46,6 @@ try:
 except ImportError:  # pragma: no cover
     import mock
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
 CLAIMS = {
     "aud": "https://graph.microsoft.com", "iss": "https://sts.windows.net/t/", "tid": "t", "appid": CLIENT,
     "azp": CLIENT, "oid": "o", "roles": ["SecurityIncident.Read.All"], "scp": "Incident.Read", "iat": 1, "nbf": 1,

@@ -41,6 +41,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
     TransportError,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, MANAGED_CLIENT, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     DEVICE_CODE_GRANT,
     FAKE_USER,
@@ -62,12 +63,11 @@ try:
 except ImportError:  # pragma: no cover
     import mock
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
+# A port of its own: MSAL asks for the user realm on port 443 whatever the login URL says; the collection must
+# send it to this port (test_password_flow_user_realm_goes_to_the_login_urls_port).
 LOGIN = "https://login.sandbox.test:8443"
 USER = FAKE_USER["upn"]
 PASSWORD = FAKE_USER["password"]
-MANAGED_CLIENT = "99999999-8888-7777-6666-555555555555"
 
 
 def endpoints(api="graph", login_url=LOGIN):

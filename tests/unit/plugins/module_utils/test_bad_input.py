@@ -23,6 +23,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._incidents im
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, text_type_errors
 from ansible_collections.secops.m365_defender.plugins.module_utils._token_cache import TokenCacheFile
 from ansible_collections.secops.m365_defender.plugins.module_utils._triage import RuleError, check_read_options, parse_rules
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     cert_pem,
@@ -31,9 +32,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     rsa_key,
 )
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
 NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
 
 

@@ -22,12 +22,13 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._errors impor
     authentication_error,
     redact,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import make_jwt
 
+# Microsoft's real login host and a tenant of its own: the hints show the consent URL a user gets.
 TENANT = "fabrikam.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
 LOGIN = "https://login.microsoftonline.com"
-CONSENT = "https://login.microsoftonline.com/fabrikam.example/adminconsent?client_id=11111111-2222-3333-4444-555555555555"
+CONSENT = "https://login.microsoftonline.com/fabrikam.example/adminconsent?client_id=" + CLIENT
 
 # Every AADSTS code that has a hint, with words the hint must contain to tell the user what to do.
 HINTED = {

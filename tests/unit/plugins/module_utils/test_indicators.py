@@ -26,10 +26,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._indicators i
     read_indicators,
     wanted_indicators,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import DEFENDER, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, make_response
 
-TENANT = "contoso.example"
-DEFENDER = "https://defender.sandbox.test"
 SHA256 = "ab" * 32
 FIELDS = {"action": "block", "title": "Feed", "description": "Weekly feed"}
 

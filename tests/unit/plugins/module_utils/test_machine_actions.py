@@ -22,10 +22,10 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._machine_acti
     respond,
     wait_for,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import DEVICE
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import make_response
 from ansible_collections.secops.m365_defender.tests.unit.plugins.module_utils.test_machines import endpoint_client
 
-DEVICE = "1e5bc9d7e413ddd7902c2932e418702b84d0cc07"
 SHA1 = "5f1e8acedc065031aad553b710838eb366cfee9a"
 
 

@@ -26,12 +26,10 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._machine_tags
     machine_tag_result,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._machines import check_device_options
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import DEFENDER, DEVICE, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, make_response
 
-DEVICE = "1e5bc9d7e413ddd7902c2932e418702b84d0cc07"
 OTHER = "2f6cd0e8f524eee8a13d3a43f529813c95e1dd18"
-TENANT = "contoso.example"
-DEFENDER = "https://defender.sandbox.test"
 TAGS_PATH = "/api/machines/%s/tags" % DEVICE
 
 

@@ -23,6 +23,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._machines imp
     read_machines,
 )
 from ansible_collections.secops.m365_defender.plugins.module_utils._update import IncidentUpdate
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import DEVICE
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeAuthenticator,
     IncidentApi,
@@ -30,7 +31,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
 )
 
 NOW = datetime.datetime(2026, 11, 26, 10, 0, 0, tzinfo=datetime.timezone.utc)
-DEVICE = "1e5bc9d7e413ddd7902c2932e418702b84d0cc07"
 
 
 def options(**given):

@@ -24,6 +24,7 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._module impor
     DefenderModule,
 )
 from ansible_collections.secops.m365_defender.plugins.modules import incident_info, token
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, GRAPH, LOGIN, TENANT_ID
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     IncidentApi,
@@ -32,9 +33,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     make_response,
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module, set_module_args
-
-TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
-CLIENT = "11111111-2222-3333-4444-555555555555"
 
 
 def params(**given):
@@ -47,7 +45,7 @@ def params(**given):
 def held(**changes):
     auth = {
         "access_token": "held.access.token", "token_type": "Bearer", "expires_on": int(time.time()) + 3600,
-        "expires_at": "ignored", "api": "defender", "cloud": "gcc", "tenant_id": TENANT, "client_id": CLIENT,
+        "expires_at": "ignored", "api": "defender", "cloud": "gcc", "tenant_id": TENANT_ID, "client_id": CLIENT,
         "login_url": "https://login.sandbox.test", "api_url": "https://defender.sandbox.test/api",
         "resource": "https://api-gcc.security.microsoft.us", "scope": "https://api-gcc.security.microsoft.us/.default",
     }
@@ -69,13 +67,14 @@ def test_settings_from_options():
 def test_settings_from_auth():
     auth = held()
     connection = Connection(params(auth=auth))
-    assert (connection.api, connection.cloud, connection.tenant_id, connection.client_id) == ("defender", "gcc", TENANT, CLIENT)
+    assert (connection.api, connection.cloud, connection.tenant_id, connection.client_id) == (
+        "defender", "gcc", TENANT_ID, CLIENT)
     assert connection.endpoints.api_url == "https://defender.sandbox.test/api"
     assert connection.endpoints.login_url == "https://login.sandbox.test"
     assert connection.endpoints.scope == "https://api-gcc.security.microsoft.us/.default"
     token = connection.held_token
     assert (token.access_token, token.expires_on, token.source) == ("held.access.token", auth["expires_on"], "auth")
-    assert connection.options["tenant_id"] == TENANT and connection.options["client_id"] == CLIENT
+    assert connection.options["tenant_id"] == TENANT_ID and connection.options["client_id"] == CLIENT
 
 
 def test_held_token_fits_a_tenant_spelled_in_another_case():
@@ -103,7 +102,8 @@ def test_options_win_over_auth_urls():
     assert connection.endpoints.login_url == "https://login.other.test"
 
 
-@pytest.mark.parametrize("tenant", [TENANT, TENANT.upper(), "contoso.onmicrosoft.com", "sub.contoso.co.uk", "xn--bcher-kva.example"])
+@pytest.mark.parametrize("tenant", [TENANT_ID, TENANT_ID.upper(), "contoso.onmicrosoft.com", "sub.contoso.co.uk",
+                                    "xn--bcher-kva.example"])
 def test_valid_tenants(tenant):
     assert Connection(params(tenant_id=tenant)).tenant_id == tenant
 
@@ -127,14 +127,14 @@ def test_invalid_tenants(tenant):
 @pytest.mark.parametrize("client_id", ["my-app", "contoso.example", CLIENT + "0"])
 def test_invalid_client_id(client_id):
     with pytest.raises(InputError) as raised:
-        Connection(params(tenant_id=TENANT, client_id=client_id))
+        Connection(params(tenant_id=TENANT_ID, client_id=client_id))
     assert "'client_id' must be the app's Application (client) ID" in raised.value.message
     assert "'%s'" % client_id in raised.value.message
 
 
 def test_http_override_is_rejected_before_anything_else():
     with pytest.raises(InputError) as raised:
-        Connection(params(tenant_id=TENANT, graph_url="http://graph.sandbox.test"))
+        Connection(params(tenant_id=TENANT_ID, graph_url="http://graph.sandbox.test"))
     assert "'graph_url'" in raised.value.message
 
 
@@ -144,7 +144,7 @@ def test_http_override_is_rejected_before_anything_else():
 @pytest.fixture
 def session():
     """The Session of a DefenderModule."""
-    with set_module_args({"tenant_id": TENANT}):
+    with set_module_args({"tenant_id": TENANT_ID}):
         instance = DefenderModule(argument_spec={})
     yield instance.session
     instance.session.close()
@@ -176,8 +176,6 @@ def test_throttling_is_reported_and_warned(session):
 # ----- every token and credential is hidden from the task's output; server text is redacted
 
 
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
 # Not shaped like a JWT, so that only its registration as a no_log value can hide it.
 OPAQUE_TOKEN = "opaque-access-token-0123456789"
 
@@ -278,7 +276,7 @@ def test_secrets_from_environment_variables_are_no_log_values(monkeypatch):
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "secret-from-the-environment")
     monkeypatch.setenv("AZURE_CLIENT_CERTIFICATE_PASSWORD", "certificate-password-from-the-environment")
     monkeypatch.setenv("AZURE_PASSWORD", "password-from-the-environment")
-    with set_module_args({"tenant_id": TENANT}):
+    with set_module_args({"tenant_id": TENANT_ID}):
         module = DefenderModule(argument_spec={})
     assert {"secret-from-the-environment", "certificate-password-from-the-environment",
             "password-from-the-environment"} <= module.no_log_values
@@ -350,7 +348,7 @@ def test_check_mode_creates_no_token_cache(transport, tmp_path):
 
 
 @pytest.mark.parametrize("task, words", [
-    ({"tenant_id": "fabrikam.example"}, ["its tenant_id is '%s' but this task's is 'fabrikam.example'" % TENANT]),
+    ({"tenant_id": "fabrikam.example"}, ["its tenant_id is '%s' but this task's is 'fabrikam.example'" % TENANT_ID]),
     ({"api": "graph"}, ["its api is 'defender' but this task's is 'graph'"]),
     ({"cloud": "global", "api": "graph"},
      ["its api is 'defender' but this task's is 'graph'", "its cloud is 'gcc' but this task's is 'global'"]),
@@ -374,5 +372,5 @@ def test_the_token_module_given_only_auth_says_that_it_always_signs_in(transport
 
 
 def test_without_auth_the_message_asks_for_credentials_or_auth(transport):
-    outcome, result = run_module(incident_info.main, {"tenant_id": TENANT})
+    outcome, result = run_module(incident_info.main, {"tenant_id": TENANT_ID})
     assert outcome == "fail" and result["msg"].startswith("No credentials to sign in with")

@@ -17,10 +17,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import A
 from ansible_collections.secops.m365_defender.plugins.module_utils._clouds import resolve_endpoints
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
 from ansible_collections.secops.m365_defender.plugins.module_utils._registration import read_registration
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, GRAPH
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, FakeDirectory, make_response
 
-CLIENT = "11111111-2222-3333-4444-555555555555"
-GRAPH = "https://graph.sandbox.test"
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
 

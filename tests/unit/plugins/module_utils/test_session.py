@@ -22,19 +22,20 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._module impor
     Session,
     token_result,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    CLIENT,
+    LOGIN,
+    MANAGED_CLIENT,
+    TENANT,
+    TENANT_ID,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
-    FAKE_TENANT_ID,
     FakeEntra,
     FakeImds,
     Router,
     make_jwt,
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
-
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-MANAGED_CLIENT = "99999999-8888-7777-6666-555555555555"
 
 
 def params(**given):
@@ -56,7 +57,7 @@ def held(**changes):
 def imds(transport, monkeypatch):
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    fake = FakeImds(access_token=make_jwt({"aud": "https://graph.microsoft.com", "tid": FAKE_TENANT_ID,
+    fake = FakeImds(access_token=make_jwt({"aud": "https://graph.microsoft.com", "tid": TENANT_ID,
                                            "appid": MANAGED_CLIENT, "roles": ["SecurityIncident.Read.All"]}))
     transport.handler = Router(**{"169.254.169.254": fake})
     return fake
@@ -87,7 +88,7 @@ def test_other_flows_still_need_a_tenant():
 def test_managed_identity_token_result_takes_the_tenant_from_the_token(imds):
     session = Session(params(auth_flow="managed_identity", api="graph"))
     result = token_result(session, session.sign_in())
-    assert result["auth"]["tenant_id"] == FAKE_TENANT_ID
+    assert result["auth"]["tenant_id"] == TENANT_ID
     assert result["auth"]["access_token"] == imds.access_token
     assert result["claims"]["appid"] == MANAGED_CLIENT
     assert result["token_source"] == "identity_provider"

@@ -25,11 +25,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._clouds impor
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import AuthenticationError, InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._http import HttpClient
 from ansible_collections.secops.m365_defender.plugins.module_utils._token_cache import TokenCacheFile
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeEntra, make_jwt, make_response
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
 
 # A child process that takes the lock on a file, says so, and keeps it until its stdin closes or sends a line.
 HOLD_LOCK = """

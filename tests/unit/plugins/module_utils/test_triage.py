@@ -16,9 +16,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._api import F
 from ansible_collections.secops.m365_defender.plugins.module_utils._errors import InputError
 from ansible_collections.secops.m365_defender.plugins.module_utils._update import IncidentUpdate
 from ansible_collections.secops.m365_defender.plugins.module_utils._triage import RuleError, parse_rules, triage_plan
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import TENANT_ID
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0, tzinfo=datetime.timezone.utc)
-TENANT = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
 APIS = ["graph", "defender"]
 
 # The Defender API's spellings of the values these tests use (docs/microsoft-apis.md §4), written out, not computed.
@@ -42,8 +42,8 @@ def graph_incident(incident_id="220738", title="Multi-stage incident involving E
                    updated="2026-11-25T12:00:00Z", sources=("microsoftDefenderForEndpoint",)):
     """An incident as the sandbox's Graph API lists it (with $expand=alerts)."""
     return {
-        "id": incident_id, "tenantId": TENANT, "status": status,
-        "incidentWebUrl": "https://security.microsoft.com/incident2/%s/overview?tid=%s" % (incident_id, TENANT),
+        "id": incident_id, "tenantId": TENANT_ID, "status": status,
+        "incidentWebUrl": "https://security.microsoft.com/incident2/%s/overview?tid=%s" % (incident_id, TENANT_ID),
         "redirectIncidentId": None, "displayName": title, "description": "",
         "createdDateTime": created, "lastUpdateDateTime": updated, "assignedTo": assigned_to,
         "classification": classification, "determination": determination, "severity": severity,
@@ -78,7 +78,7 @@ def make(api, **fields):
 
 
 def plan(api, incidents, rules):
-    return triage_plan(incidents, rules, api=api, tenant_id=TENANT, now=NOW)
+    return triage_plan(incidents, rules, api=api, tenant_id=TENANT_ID, now=NOW)
 
 
 def rule(name="r", match=None, stop=None, changes=None, **fields):
@@ -322,7 +322,8 @@ def test_a_comment_is_added_once(api):
 def test_entries_name_the_incident_its_link_and_the_rules(api):
     [entry] = plan(api, [make(api, incident_id="220744", title="Phishing campaign")], [rule("phish", tags=["t"])])
     assert entry == {"incident_id": "220744", "title": "Phishing campaign",
-                     "url": "https://security.microsoft.com/incident2/220744/overview?tid=" + TENANT, "rules": ["phish"],
+                     "url": "https://security.microsoft.com/incident2/220744/overview?tid=" + TENANT_ID,
+                     "rules": ["phish"],
                      "set": {"tags": ["t"]}, "changes": ["tags: + t"], "alerts": []}
 
 

@@ -33,10 +33,9 @@ from ansible_collections.secops.m365_defender.plugins.module_utils._update impor
     predicted,
     update_item,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import DEFENDER, GRAPH
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeAuthenticator, IncidentService, make_response
 
-GRAPH_URL = "https://graph.sandbox.test"
-DEFENDER_URL = "https://defender.sandbox.test"
 TAGS_FIELD = {"graph": "customTags", "defender": "tags"}
 APIS = ["graph", "defender"]
 
@@ -515,7 +514,7 @@ class Clock(object):
 
 
 def make_client(api, sleep=None, clock=None, timeout=30, retries=0):
-    endpoints = resolve_endpoints(api=api, graph_url=GRAPH_URL, defender_url=DEFENDER_URL)
+    endpoints = resolve_endpoints(api=api, graph_url=GRAPH, defender_url=DEFENDER)
     http = HttpClient(retries=retries, timeout=timeout, sleep=sleep or (lambda seconds: None), clock=clock or Clock())
     return ApiClient(endpoints, http, FakeAuthenticator("the-token"), "contoso.example")
 

@@ -16,8 +16,16 @@ import yaml
 
 from ansible_collections.secops.m365_defender.plugins.module_utils import _http
 from ansible_collections.secops.m365_defender.plugins.modules import app_registration_info
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    CLIENT,
+    DEFENDER,
+    GRAPH,
+    LOGIN,
+    SECRET,
+    TENANT,
+    TENANT_ID,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
-    FAKE_TENANT_ID,
     FAKE_USER,
     FakeDirectory,
     FakeEntra,
@@ -29,12 +37,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-SECRET = "Very.Secret~Value-123"
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 DEFENDER_SCOPE = "https://api.security.microsoft.com/.default"
 CONSENT_URL = "%s/%s/adminconsent?client_id=%s" % (LOGIN, TENANT, CLIENT)
@@ -42,7 +44,7 @@ ALL_FEATURES = ["incident_read", "incident_write", "hunting"]
 
 
 def app_token(aud, **claims):
-    values = {"aud": aud, "tid": FAKE_TENANT_ID, "appid": CLIENT}
+    values = {"aud": aud, "tid": TENANT_ID, "appid": CLIENT}
     values.update(claims)
     return make_jwt(values)
 

@@ -14,6 +14,14 @@ import requests
 import yaml
 
 from ansible_collections.secops.m365_defender.plugins.modules import hunting_query
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    API_URL,
+    CLIENT,
+    DEFENDER,
+    GRAPH,
+    LOGIN,
+    TENANT,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     IncidentService,
@@ -22,12 +30,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
-API_URL = {"graph": GRAPH + "/v1.0", "defender": DEFENDER + "/api"}
 QUERY = 'AlertInfo\n| where Severity == "High"\n| summarize count() by ServiceSource'
 ROWS = [{"ServiceSource": "Microsoft Defender for Endpoint", "count_": number} for number in range(1, 38)]
 

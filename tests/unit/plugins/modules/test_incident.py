@@ -16,20 +16,23 @@ import requests
 
 from ansible_collections.secops.m365_defender.plugins.module_utils import _update
 from ansible_collections.secops.m365_defender.plugins.modules import incident
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    API_URL,
+    CLIENT,
+    DEFENDER,
+    GRAPH,
+    LOGIN,
+    TENANT,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     IncidentService,
+    Router,
     make_jwt,
     make_response,
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
-API_URL = {"graph": GRAPH + "/v1.0", "defender": DEFENDER + "/api"}
 HOST = {"graph": "graph.sandbox.test", "defender": "defender.sandbox.test"}
 
 
@@ -49,16 +52,6 @@ def lock_directory(tmp_path, monkeypatch):
     directory = str(tmp_path / "locks")
     monkeypatch.setattr(_update, "default_lock_directory", lambda: directory)
     return directory
-
-
-class Router(object):
-    """Sends each request to the fake service of its host."""
-
-    def __init__(self, **services):
-        self.services = services
-
-    def __call__(self, seen):
-        return self.services[seen.host](seen)
 
 
 def graph_incident(**fields):

@@ -15,19 +15,16 @@ import yaml
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._properties import allowed_names
 from ansible_collections.secops.m365_defender.plugins.modules import incident_info
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, DEFENDER, GRAPH, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     IncidentApi,
+    Router,
     make_jwt,
     make_response,
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
 SEVERITIES = ["High", "Medium", "Low", "Informational", "UnSpecified"]
 
 
@@ -35,16 +32,6 @@ def held(api="graph"):
     return {"access_token": make_jwt({"aud": "x"}), "expires_on": int(time.time()) + 3600, "api": api,
             "cloud": "global", "tenant_id": TENANT, "client_id": CLIENT, "login_url": LOGIN,
             "api_url": (GRAPH + "/v1.0") if api == "graph" else (DEFENDER + "/api")}
-
-
-class Router(object):
-    """Sends each request to the fake service of its host."""
-
-    def __init__(self, **services):
-        self.services = services
-
-    def __call__(self, seen):
-        return self.services[seen.host](seen)
 
 
 def test_bad_severity_fails_before_any_request(transport):

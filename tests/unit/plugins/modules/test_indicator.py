@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.secops.m365_defender.plugins.modules import indicator, indicator_info
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, DEFENDER, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeEntra, Router
 from ansible_collections.secops.m365_defender.tests.unit.plugins.module_utils.test_indicators import (
     SHA256,
@@ -18,10 +19,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.module_utils.te
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
 FIELDS = {"action": "block", "title": "Feed", "description": "Weekly feed"}
 
 

@@ -11,6 +11,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.secops.m365_defender.plugins.modules import machine_info
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, DEFENDER, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
     FakeEntra,
     IncidentApi,
@@ -19,10 +20,6 @@ from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import (
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
 DEVICES = [{"id": "%040x" % number, "computerDnsName": "ws-%03d" % number} for number in range(3)]
 
 

@@ -10,18 +10,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.secops.m365_defender.plugins.modules import machine_tag
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    CLIENT,
+    DEFENDER,
+    DEVICE,
+    LOGIN,
+    TENANT,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeEntra, Router
 from ansible_collections.secops.m365_defender.tests.unit.plugins.module_utils.test_machine_tags import (
-    DEVICE,
     FakeMachines,
     device,
 )
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
-
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-DEFENDER = "https://defender.sandbox.test"
 
 
 def arguments(**extra):

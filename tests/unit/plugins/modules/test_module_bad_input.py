@@ -26,13 +26,10 @@ from ansible_collections.secops.m365_defender.plugins.modules import (
     incident_info,
     token,
 )
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, GRAPH, LOGIN, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import make_jwt
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-LOGIN = "https://login.sandbox.test"
-GRAPH = "https://graph.sandbox.test"
 
 MODULES = {"token": token, "app_registration_info": app_registration_info, "incident_info": incident_info,
            "incident": incident, "hunting_query": hunting_query, "alert_info": alert_info, "alert": alert}

@@ -14,14 +14,17 @@ import pytest
 import yaml
 
 from ansible_collections.secops.m365_defender.plugins.modules import token
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import (
+    CLIENT,
+    LOGIN,
+    SECRET,
+    TENANT,
+    TENANT_ID,
+)
 from ansible_collections.secops.m365_defender.tests.unit.plugins.fakes import FakeEntra, make_jwt, make_response
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import run_module
 
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-SECRET = "Very.Secret~Value-123"
-LOGIN = "https://login.sandbox.test:8443"
-CLAIMS = {"aud": "https://api.security.microsoft.com", "tid": "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50", "appid": CLIENT,
+CLAIMS = {"aud": "https://api.security.microsoft.com", "tid": TENANT_ID, "appid": CLIENT,
           "roles": ["Incident.Read.All", "AdvancedHunting.Read.All"], "exp": 1764151200}
 
 

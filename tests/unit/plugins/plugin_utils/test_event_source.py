@@ -32,12 +32,10 @@ from ansible_collections.secops.m365_defender.plugins.plugin_utils._event_source
     poll_tenant,
 )
 from ansible_collections.secops.m365_defender.plugins.plugin_utils._event_state import TenantState, iso
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, OTHER_TENANT_ID, TENANT_ID
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0, 0, tzinfo=datetime.timezone.utc)
-TENANT = "6d9a1c1e-2f43-4b8e-9a0f-0c1b2d3e4f50"
-OTHER = "8e7f6a5b-4c3d-4e2f-8a1b-9c8d7e6f5a4b"
-CLIENT = "11111111-2222-3333-4444-555555555555"
-BASE = {"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s3cret-value-for-tests"}
+BASE = {"tenant_id": TENANT_ID, "client_id": CLIENT, "client_secret": "s3cret-value-for-tests"}
 
 
 def at(seconds):
@@ -57,7 +55,8 @@ def no_environment(monkeypatch):
 
 @pytest.mark.parametrize("args, message", [
     ({"client_id": CLIENT}, "Option 'tenant_id' (or 'tenants'"),
-    (dict(BASE, tenants=[TENANT, {"tenant_id": OTHER, "region": "eu"}]), "'tenants' item 2 must be a tenant id"),
+    (dict(BASE, tenants=[TENANT_ID, {"tenant_id": OTHER_TENANT_ID, "region": "eu"}]),
+     "'tenants' item 2 must be a tenant id"),
     (dict(BASE, tenants=[42]), "'tenants' item 1"),
     (dict(BASE, interval=0), "Argument 'interval' must be 1 or more seconds, got 0"),
     (dict(BASE, overlap=-1), "Argument 'overlap' must be 0 or more seconds"),
@@ -81,25 +80,27 @@ def test_the_alerts_source_refuses_the_defender_api_before_any_request():
 
 def test_null_arguments_are_not_given_so_the_environment_applies(monkeypatch):
     monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT)
-    watch = Watch("incident", dict(BASE, client_id=None, api=None, tenants=[{"tenant_id": OTHER, "client_id": None}]))
+    watch = Watch("incident", dict(BASE, client_id=None, api=None,
+                                   tenants=[{"tenant_id": OTHER_TENANT_ID, "client_id": None}]))
     assert watch.params["client_id"] == CLIENT and watch.params["api"] is None
-    assert watch.tenants[OTHER]["client_id"] == CLIENT
+    assert watch.tenants[OTHER_TENANT_ID]["client_id"] == CLIENT
 
 
 def test_tenants_may_carry_their_own_credentials_and_the_rulebook_arguments_are_ignored():
-    watch = Watch("alert", dict(BASE, tenants=[TENANT, {"tenant_id": OTHER, "client_secret": "other-secret-value"}],
+    own = {"tenant_id": OTHER_TENANT_ID, "client_secret": "other-secret-value"}
+    watch = Watch("alert", dict(BASE, tenants=[TENANT_ID, own],
                                 feedback=True, eda_feedback_queue=object(), service_source=["x"]))
-    assert sorted(watch.tenants) == sorted([TENANT, OTHER])
-    assert watch.tenants[OTHER]["client_secret"] == "other-secret-value"
-    assert watch.tenants[TENANT]["client_secret"] == BASE["client_secret"]
+    assert sorted(watch.tenants) == sorted([TENANT_ID, OTHER_TENANT_ID])
+    assert watch.tenants[OTHER_TENANT_ID]["client_secret"] == "other-secret-value"
+    assert watch.tenants[TENANT_ID]["client_secret"] == BASE["client_secret"]
     assert watch.filters == {"service_source": ["x"]}
 
 
 def test_the_connection_options_come_from_the_environment_like_the_modules(monkeypatch):
-    monkeypatch.setenv("AZURE_TENANT_ID", TENANT)
+    monkeypatch.setenv("AZURE_TENANT_ID", TENANT_ID)
     monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT)
     watch = Watch("incident", {})
-    assert list(watch.tenants) == [TENANT]
+    assert list(watch.tenants) == [TENANT_ID]
     assert watch.params["client_id"] == CLIENT
 
 
@@ -136,14 +137,14 @@ def test_a_source_stopped_before_its_first_change_resumes_from_its_start(tmp_pat
 
 def test_a_dropped_tenants_state_is_still_saved(tmp_path):
     path = str(tmp_path / "state.json")
-    source = EventSource("incident", dict(BASE, tenants=[TENANT, OTHER], state_file=path), now=NOW)
+    source = EventSource("incident", dict(BASE, tenants=[TENANT_ID, OTHER_TENANT_ID], state_file=path), now=NOW)
     first, second = source.tenants
     first.state.watermark = at(-10)
     run_poll(source, first, ApiError("Forbidden", status=403))
     assert source.tenants == [second]
     source.save()
-    resumed = EventSource("incident", dict(BASE, tenants=[TENANT, OTHER], state_file=path), now=NOW)
-    assert resumed.states[TENANT].watermark == at(-10)
+    resumed = EventSource("incident", dict(BASE, tenants=[TENANT_ID, OTHER_TENANT_ID], state_file=path), now=NOW)
+    assert resumed.states[TENANT_ID].watermark == at(-10)
 
 
 def test_an_incidents_source_does_not_take_an_alerts_state(tmp_path):
@@ -157,7 +158,7 @@ def test_a_poll_asks_from_the_window_start_and_returns_new_changes_oldest_first(
     source = EventSource("incident", dict(BASE, overlap=60, severity=["high"]), now=NOW)
     tenant = source.tenants[0]
     tenant.state = TenantState(watermark=at(100))
-    tenant.state.remember(_event_source.Change(TENANT, "5", "created", at(90), iso(at(90)), {}))
+    tenant.state.remember(_event_source.Change(TENANT_ID, "5", "created", at(90), iso(at(90)), {}))
     asked = {}
 
     def listing(client, resource, query):
@@ -171,7 +172,7 @@ def test_a_poll_asks_from_the_window_start_and_returns_new_changes_oldest_first(
     assert asked["filter"] == "severity eq 'high' and lastUpdateDateTime ge 2026-12-06T12:00:40Z"
     assert [(change.id, change.change) for change in changes] == [("6", "created"), ("7", "updated")]
     assert event("incident", changes[0]) == {"m365d": {
-        "kind": "incident", "change": "created", "tenant_id": TENANT, "id": "6",
+        "kind": "incident", "change": "created", "tenant_id": TENANT_ID, "id": "6",
         "last_update": iso(at(95)), "incident": incident("6", at(95), at(95))}}
 
 
@@ -197,7 +198,7 @@ class Feedback(object):
 def test_the_watermark_moves_only_once_every_change_is_delivered_and_acknowledged():
     source = EventSource("incident", BASE, now=NOW)
     tenant = source.tenants[0]
-    changes = [_event_source.Change(TENANT, str(n), "created", at(n), iso(at(n)), {}) for n in (1, 2, 3)]
+    changes = [_event_source.Change(TENANT_ID, str(n), "created", at(n), iso(at(n)), {}) for n in (1, 2, 3)]
     queue, feedback = Queue(), Feedback(tenant.state)
     asyncio.run(deliver(queue, feedback, source, tenant, changes))
     assert [item["m365d"]["id"] for item in queue.items] == ["1", "2", "3"]
@@ -232,7 +233,7 @@ def test_a_failure_that_retrying_may_cure_backs_the_tenant_off():
     AuthenticationError("AADSTS700016: application not found in the directory"),
 ])
 def test_a_refusal_drops_the_tenant_and_the_last_one_stops_the_source(failure):
-    source = EventSource("incident", dict(BASE, tenants=[TENANT, OTHER]), now=NOW)
+    source = EventSource("incident", dict(BASE, tenants=[TENANT_ID, OTHER_TENANT_ID]), now=NOW)
     first, second = source.tenants
     run_poll(source, first, failure)
     assert source.tenants == [second]

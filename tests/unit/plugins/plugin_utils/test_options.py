@@ -15,10 +15,8 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.secops.m365_defender.plugins.module_utils._module import AUTH_ARGUMENT_SPEC, DefenderModule
 from ansible_collections.secops.m365_defender.plugins.plugin_utils._options import validated_options
+from ansible_collections.secops.m365_defender.tests.unit.plugins.constants import CLIENT, TENANT
 from ansible_collections.secops.m365_defender.tests.unit.plugins.modules.utils import set_module_args
-
-TENANT = "contoso.example"
-CLIENT = "11111111-2222-3333-4444-555555555555"
 
 
 def module_params(args):
