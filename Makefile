@@ -4,7 +4,7 @@ PYTHON ?= python3
 SUITE := $(PYTHON) tests/run/suite.py
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test setup build sanity units integration changelog browser eda conformance nox sandbox-tests clean distclean
+.PHONY: help demo test setup build docs sanity units integration changelog browser eda conformance nox sandbox-tests clean distclean
 
 help:
 	@echo 'make demo           start the sandbox, run the incident_report playbook on three tenants, then device_containment'
@@ -12,6 +12,7 @@ help:
 	@echo 'make sanity|units|integration|changelog|browser|eda|conformance|nox|sandbox-tests   one stage only'
 	@echo 'make setup          create/update .venv/oldest and .venv/newest'
 	@echo 'make build          build the collection tarball into .build/dist/'
+	@echo 'make docs           the docsite (antsibull-docs) into .build/docs/, after its lint; rewrites docs/docsite/rst/'
 	@echo 'make clean          remove .build/ and tests/output/; make distclean also removes .venv/'
 
 demo:
@@ -25,6 +26,9 @@ setup:
 
 build:
 	@$(SUITE) build
+
+docs:
+	@$(SUITE) docs
 
 sanity units integration changelog browser eda conformance nox:
 	@$(SUITE) test --only $@

@@ -396,6 +396,19 @@ class Bench:
         finally:
             self.admin.call('DELETE', '/faults')
         self.results['partner'] = rows
+        self.results['partner_floor'] = self.partner_floor(inventory)
+
+    def partner_floor(self, inventory):
+        """Peak RSS of the same inventory at forks 25 with no code of the collection (a debug task holding each
+        worker 0.3 s): what ansible-core's own workers take, the floor under the partner figure."""
+        command = [PLAYBOOK, os.path.join(HERE, 'playbooks', 'partner_floor.yml'), '-i', inventory, '--forks', '25']
+        runs = [measured(command, self.env, self.log) for _run in range(self.args.runs)]
+        row = {'forks': 25, 'runs': len(runs), 'ok': all(run[0] == 0 for run in runs),
+               'wall_s': round(statistics.median(run[1] for run in runs), 2),
+               'peak_rss_mib': round(max(run[2] for run in runs), 1)}
+        say('  partner floor (debug only), forks 25: %6.2f s  RSS %6.1f MiB  %s'
+            % (row['wall_s'], row['peak_rss_mib'], 'ok' if row['ok'] else 'FAILED'))
+        return row
 
     # Scenario 4 ------------------------------------------------------------------------------------------
 
@@ -588,7 +601,8 @@ def targets(results):
         limit = TODAY['partner_forks25_rss_mib'] / 2.0
         found.append(target('50 tenants, forks 25: peak RSS of the process tree', 'MiB', many['module']['peak_rss_mib'],
                             many['auto']['peak_rss_mib'], '≤ %.0f MiB (half of %d MiB)'
-                            % (limit, TODAY['partner_forks25_rss_mib']), many['auto']['peak_rss_mib'] <= limit, ''))
+                            % (limit, TODAY['partner_forks25_rss_mib']), many['auto']['peak_rss_mib'] <= limit,
+                            floor_note(results.get('partner_floor'), many['auto']['peak_rss_mib'])))
     throttle = results.get('throttle')
     before = pick(throttle, way='a', path='module', properties='all')
     after = pick(throttle, way='a', path='auto', properties='chosen')
@@ -696,6 +710,14 @@ def tasks20_table(results):
     return lines
 
 
+def floor_note(floor, after):
+    """What ansible-core's own workers take at forks 25, against the in-process figure."""
+    if not floor:
+        return ''
+    return ('ansible-core alone (a debug task, same hosts and forks): %.0f MiB; the collection adds %.0f MiB'
+            % (floor['peak_rss_mib'], after - floor['peak_rss_mib']))
+
+
 def partner_table(results):
     lines = ['**3. Partner scale: 50 tenants as hosts, 100 ms latency on every request** (CPU: user + system; '
              'ceiling: the speed-up the cores allow, forks 1\'s wall time ÷ (all CPU ÷ cores))', '',
@@ -707,6 +729,10 @@ def partner_table(results):
             PATH_LABELS[r['path']], r['forks'], r['wall_s'], r['speedup'], r.get('cpu_s', 0),
             r.get('sandbox_cpu_s', 0), '%.1f×' % r['speedup_ceiling'] if 'speedup_ceiling' in r else '',
             r['token_requests'], r['api_calls'], r['peak_rss_mib'], 'yes' if r['ok'] else 'NO'))
+    floor = results.get('partner_floor')
+    if floor:
+        lines.append('| floor: ansible-core alone (`debug`, 0.3 s a host) | 25 | %.2f |  |  |  |  | 0 | 0 | %.0f | %s |'
+                     % (floor['wall_s'], floor['peak_rss_mib'], 'yes' if floor['ok'] else 'NO'))
     return lines
 
 
@@ -825,6 +851,7 @@ def main():
         % meta['total_s'])
     failed = [row for name, rows in bench.results.items() if isinstance(rows, list) and name != 'targets'
               for row in rows if not row.get('ok')]
+    failed += [floor for floor in [bench.results.get('partner_floor')] if floor and not floor['ok']]
     return 1 if failed else 0
 
 

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: machines
 short_description: Microsoft Defender for Endpoint devices as inventory hosts
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Makes a host of every device of one or more tenants in the Defender for Endpoint API (C(/api/machines)),
     with the device's properties as host variables, and groups and variables from O(keyed_groups), O(groups) and

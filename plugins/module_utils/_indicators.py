@@ -153,7 +153,23 @@ def _choice(index, key, value, choices):
     return value
 
 
-class Wanted(object):
+class Identity(object):
+    """An indicator's identity: its type (the option's spelling) and normalised value. Alone, one the tenant has
+    that the task does not name (purge)."""
+
+    def __init__(self, key):
+        self.type, self.value = key
+
+    @property
+    def key(self):
+        return (self.type, self.value)
+
+    @property
+    def label(self):
+        return {"type": self.type, "value": self.value}
+
+
+class Wanted(Identity):
     """One indicator as the options describe it: its identity and the fields given (in the API's names)."""
 
     def __init__(self, params, state, index=None):
@@ -163,8 +179,8 @@ class Wanted(object):
                 index, ", ".join(unknown), ", ".join(ITEM_KEYS)))
         if params.get("type") is None:
             raise InputError("%s is required: one of %s." % (_where(index, "type"), ", ".join(TYPES)))
-        self.type = _choice(index, "type", params["type"], list(TYPES))
-        self.value = normal_value(self.type, params.get("value"), index)
+        kind = _choice(index, "type", params["type"], list(TYPES))
+        super(Wanted, self).__init__((kind, normal_value(kind, params.get("value"), index)))
         self.fields = {}
         if state == "present":
             self._check_fields(params, index)
@@ -202,14 +218,6 @@ class Wanted(object):
         for option, field in FIELDS:
             if option not in ("action", "severity", "expiration") and params.get(option) is not None:
                 self.fields[field] = params[option]
-
-    @property
-    def key(self):
-        return (self.type, self.value)
-
-    @property
-    def label(self):
-        return {"type": self.type, "value": self.value}
 
 
 def _check_purge(params, state):
@@ -305,21 +313,6 @@ def current_indicators(client, wanted, purge=None):
     return found
 
 
-class Found(object):
-    """An indicator the tenant has and the task does not name (for purge): its identity as Wanted has it."""
-
-    def __init__(self, key):
-        self.type, self.value = key
-
-    @property
-    def key(self):
-        return (self.type, self.value)
-
-    @property
-    def label(self):
-        return {"type": self.type, "value": self.value}
-
-
 # --- the plan --------------------------------------------------------------------------------------------------
 
 class Change(object):
@@ -393,7 +386,7 @@ class IndicatorPlan(object):
             named = set(self.order)
             left = sorted((key, item) for key, item in current.items()
                           if key is not None and key not in named and item.get("application") == purge)
-            self.deletes.extend(Change(Found(key), item) for key, item in left)
+            self.deletes.extend(Change(Identity(key), item) for key, item in left)
 
     @property
     def changed(self):

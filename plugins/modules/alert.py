@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: alert
 short_description: Update a Microsoft Defender XDR alert
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets an alert's status, assignee, classification and determination, and adds a comment, through Microsoft
     Graph's C(/security/alerts_v2).

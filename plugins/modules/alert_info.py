@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: alert_info
 short_description: Get Microsoft Defender XDR alerts and their evidence
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Gets one alert by O(alert_id), the alerts of one incident (O(incident_id)), or every alert that matches the
     filters, from Microsoft Graph's C(/security/alerts_v2).

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: app_registration_info
 short_description: Check that an app registration can do what the playbooks need, in one tenant
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Signs in to the tenant and compares the permissions in the token (C(roles) in application context, C(scp)
     in user context) with those the chosen O(features) need on the chosen O(api). A C(ReadWrite) permission

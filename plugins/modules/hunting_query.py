@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: hunting_query
 short_description: Run an advanced hunting query (KQL) in Microsoft Defender XDR
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs a Kusto (KQL) advanced hunting query and returns its schema and rows.
   - On Graph it calls C(runHuntingQuery), on the Defender API C(advancedhunting/run), which also returns

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: incident
 short_description: Update a Microsoft Defender XDR incident
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets an incident's status, assignee, classification, determination and tags, and adds a comment.
   - Reads the incident first and sends only what differs, so a second identical run changes nothing.

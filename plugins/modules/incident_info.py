@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: incident_info
 short_description: Get Microsoft Defender XDR incidents
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Gets one incident by O(incident_id), or every incident that matches the filters.
   - Follows every page at the API's largest page size (50 on Graph, 100 on the Defender API).

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: indicator
 short_description: Create, update or delete Microsoft Defender for Endpoint custom indicators
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Keeps custom indicators (file hashes, IP addresses, URLs, domains, certificate thumbprints) as the task says,
     through the Defender for Endpoint API (C(/api/indicators)).

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: indicator_info
 short_description: List Microsoft Defender for Endpoint custom indicators
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the tenant's custom indicators through the Defender for Endpoint API (C(GET /api/indicators)), filtered
     by the API with a C($filter), following every page.

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: machine_action
 short_description: Isolate, scan, restrict or collect from a device with Microsoft Defender for Endpoint
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs a response action on one device through the Defender for Endpoint API (C(/api/machines/{id}/<action>)) -
     isolate it or release it, run an antivirus scan, collect an investigation package (and download it),

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: machine_info
 short_description: Get devices from Microsoft Defender for Endpoint
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Gets one device by O(machine_id) or by its DNS name (O(name)), or every device that matches the filters, from
     the Defender for Endpoint API (C(/api/machines)).

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: machine_tag
 short_description: Add or remove the tags of a Microsoft Defender for Endpoint device
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Adds tags to a device, removes them, or makes its tags exactly a given list (O(purge=true)), through the
     Defender for Endpoint API (C(POST /api/machines/{id}/tags)).

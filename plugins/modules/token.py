@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: token
 short_description: Sign in to Entra ID and get an access token for the Defender APIs
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Signs in to Microsoft Entra ID and returns an access token for the Microsoft Graph security API or the
     legacy Microsoft Defender XDR API, with its expiry and its non-secret claims.
