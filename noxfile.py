@@ -1,9 +1,9 @@
 """nox sessions of the secops.m365_defender collection, made by antsibull-nox: the checks of antsibull-nox.toml, and
 ansible-test sanity and units on the two cores of tests/run/suite.py.
 
-`make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py) and the ansible-test sessions (stages
-sanity and units) with nox and antsibull-nox from .venv/nox; by hand: .venv/nox/bin/nox --list. docs/development.md,
-section "nox", says what runs here and what stays in suite.py.
+`make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py), ansible-lint (stage lint) and the
+ansible-test sessions (stages sanity and units) with nox and antsibull-nox from .venv/nox; by hand: .venv/nox/bin/nox
+--list. docs/development.md, section "nox", says what runs here and what stays in suite.py.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -718,22 +718,27 @@ def ansible_test_output(session):
     return os.path.join(BUILD, 'ansible-test-output', session)
 
 
-def nox_ansible_test(venv, test, log, posargs=(), append=False):
-    """Run noxfile.py's session for ansible-test ``test`` on ``venv``'s core with nox from .venv/nox, extra ansible-test
-    arguments after ``--`` (a fresh log unless ``append``); (exit code, (passed, failed, skipped)) from the JUnit
-    files that run wrote."""
-    session = nox_ansible_test_session(test, NOX_CORES[venv.core])
-    junit = os.path.join(ansible_test_output(session), 'junit')
-    shutil.rmtree(junit, ignore_errors=True)
+def nox_session(session, log, posargs=(), append=False, timeout=COMMAND_TIMEOUT):
+    """Run one session of noxfile.py with nox from .venv/nox, its environment reused, ``posargs`` after ``--`` (a fresh
+    log unless ``append``); the exit code."""
     try:
         own = Venv.named('nox').ensure()
     except SetupError as ex:
         with open(log, 'a' if append else 'w', encoding='utf-8') as handle:
             handle.write('*** %s\n' % ex)
-        return 1, (0, 0, 0)
+        return 1
     command = [own.bin('nox'), '--noxfile', os.path.join(ROOT, 'noxfile.py'), '--envdir', NOX_ENVDIR,
                '--reuse-venv', 'yes', '-s', session] + (['--'] + list(posargs) if posargs else [])
-    code = run_logged(command, log, env=own.env(NO_COLOR='1'), timeout=STAGE_TIMEOUTS[test], append=append)
+    return run_logged(command, log, env=own.env(NO_COLOR='1'), timeout=timeout, append=append)
+
+
+def nox_ansible_test(venv, test, log, posargs=(), append=False):
+    """Run noxfile.py's session for ansible-test ``test`` on ``venv``'s core, extra ansible-test arguments after ``--``
+    (a fresh log unless ``append``); (exit code, (passed, failed, skipped)) from the JUnit files that run wrote."""
+    session = nox_ansible_test_session(test, NOX_CORES[venv.core])
+    junit = os.path.join(ansible_test_output(session), 'junit')
+    shutil.rmtree(junit, ignore_errors=True)
+    code = nox_session(session, log, posargs, append, STAGE_TIMEOUTS[test])
     return code, junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
 
 
@@ -1125,18 +1130,18 @@ def split_nox_log(log):
     return logs
 
 
-def run_ansible_lint(results, venv, name, paths=()):
-    """ansible-lint with the production profile over `paths` (none: what .ansible-lint covers), one result per
-    finding."""
+# ansible-lint runs as antsibull-nox's session (antsibull-nox.toml): ansible-lint --offline on the repository, with
+# secops.m365_defender.* resolved to antsibull-nox's copy of the collection, and these arguments after ``--``.
+ANSIBLE_LINT_ARGS = ('--nocolor', '--format', 'pep8', '--profile', 'production')
+
+
+def run_ansible_lint(results, name, paths=()):
+    """noxfile.py's session ansible-lint, production profile, over `paths` (none: what .ansible-lint covers), one
+    result per finding."""
     log = os.path.join(LOGS, name + '.log')
     started = time.monotonic()
-    with open(log, 'w', encoding='utf-8'):
-        pass
-    env = venv.env(ANSIBLE_COLLECTIONS_PATH=collection_link(), NO_COLOR='1')
-    command = [venv.bin('ansible-lint'), '--offline', '--nocolor', '--format', 'pep8', '--profile', 'production']
-    code = run_logged(command + list(paths), log, env=env)
-    output = tail(log, 5000)
-    found = re.search(r'^(?:Failed|Passed): (\d+) failure\(s\)', output, re.M)
+    code = nox_session('ansible-lint', log, ANSIBLE_LINT_ARGS + tuple(paths))
+    found = re.search(r'^(?:Failed|Passed): (\d+) failure\(s\)', tail(log, 5000), re.M)
     failed = int(found.group(1)) if found else 0
     if code != 0 and not failed:
         failed = 1
@@ -1145,8 +1150,9 @@ def run_ansible_lint(results, venv, name, paths=()):
 
 def stage_lint(results, venv):
     """ansible-lint on roles, playbooks and metadata (.ansible-lint), then on every module's and filter's EXAMPLES,
-    turned into playbooks by tests/run/lint_examples.py."""
-    run_ansible_lint(results, venv, 'ansible-lint')
+    turned into playbooks in .build/lint-examples/ by tests/run/lint_examples.py (with ``venv``'s Python); ansible-lint
+    lints those by their absolute paths, outside the copy of the collection."""
+    run_ansible_lint(results, 'ansible-lint')
     examples_dir = os.path.join(BUILD, 'lint-examples')
     written = subprocess.run([venv.python, os.path.join(ROOT, 'tests', 'run', 'lint_examples.py'), ROOT, examples_dir],
                              capture_output=True, text=True, check=False)
@@ -1154,7 +1160,7 @@ def stage_lint(results, venv):
         say(written.stderr)
         results.add('ansible-lint-examples', 0, 1, 0, 0.0, None, '(no examples written)')
         return
-    run_ansible_lint(results, venv, 'ansible-lint-examples', written.stdout.split())
+    run_ansible_lint(results, 'ansible-lint-examples', written.stdout.split())
 
 
 def requirement_names(path):
