@@ -1,9 +1,11 @@
-"""nox sessions of the secops.m365_defender collection, made by antsibull-nox: the checks of antsibull-nox.toml, and
-ansible-test sanity and units on the two cores of tests/run/suite.py.
+"""nox sessions of the secops.m365_defender collection: the checks of antsibull-nox.toml, ansible-test sanity and units
+on the two cores of tests/run/suite.py (both made by antsibull-nox), and plain sessions for the stages that run a tool
+in an environment of its own (changelog, sandbox, conformance, eda, browser).
 
-`make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py), ansible-lint (stage lint) and the
-ansible-test sessions (stages sanity and units) with nox and antsibull-nox from .venv/nox; by hand: .venv/nox/bin/nox
---list. docs/development.md, section "nox", says what runs here and what stays in suite.py.
+`make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py), ansible-lint (stage lint), the
+ansible-test sessions (stages sanity and units) and the plain sessions (their stages) with nox and antsibull-nox from
+.venv/nox; by hand: .venv/nox/bin/nox --list. docs/development.md, section "nox", says what runs here and what stays
+in suite.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -96,3 +98,72 @@ def add_ansible_test_sessions():
 
 
 add_ansible_test_sessions()
+
+
+# Plain sessions for the stages of tests/run/suite.py that run a tool in an environment of its own. Each installs
+# suite.SESSION_REQUIREMENTS[name], what suite.py installed for the stage before they were sessions, so versions do
+# not drift; suite.py does what no session can (apt-get, Java, the results) and passes pytest's --junitxml after --.
+
+
+def install_requirements(session, name):
+    """Install suite.SESSION_REQUIREMENTS[name] (an ansible-core range or None, requirement files), unless the
+    environment was last installed from the same: its stamp is suite.py's for .venv/ (Python, range, files' content)."""
+    core, files = suite.SESSION_REQUIREMENTS[name]
+    wanted = suite.Venv(name, os.path.join(session.bin, 'python'), core, files)
+    stamp = os.path.join(session.virtualenv.location, '.suite-stamp')
+    if suite.tail(stamp) == wanted.wanted_stamp():
+        return
+    if os.path.exists(stamp):
+        os.remove(stamp)
+    requirements = []
+    for path in wanted.requirement_files():
+        requirements.extend(['-r', path])
+    session.install('--disable-pip-version-check', *(([core] if core else []) + requirements))
+    with open(stamp, 'w', encoding='utf-8') as handle:
+        handle.write(wanted.wanted_stamp())
+
+
+def run_pytest(session, directory):
+    """pytest on ``directory`` at the repository root, the session's arguments (suite.py: --junitxml FILE) first."""
+    session.run('python', '-m', 'pytest', '-p', 'no:cacheprovider', '-q', *session.posargs, directory,
+                env={'PYTHONDONTWRITEBYTECODE': '1'})
+
+
+@nox.session(default=False)
+def changelog(session):
+    """antsibull-changelog lint on changelogs/ (stage changelog)."""
+    install_requirements(session, 'changelog')
+    session.run('antsibull-changelog', 'lint')
+
+
+@nox.session(default=False)
+def sandbox(session):
+    """The sandbox's own tests, tests/sandbox (stage sandbox)."""
+    install_requirements(session, 'sandbox')
+    run_pytest(session, 'tests/sandbox')
+
+
+@nox.session(default=False)
+def conformance(session):
+    """Microsoft's Graph SDK for Python and azure-identity against a sandbox, tests/conformance (stage conformance)."""
+    install_requirements(session, 'conformance')
+    run_pytest(session, 'tests/conformance')
+
+
+@nox.session(default=False)
+def eda(session):
+    """The real ansible-rulebook with the collection's event sources, tests/eda (stage eda).
+
+    Its rule engine needs Java 17 or later, at JAVA_HOME (suite.py finds or installs one) or on PATH."""
+    install_requirements(session, 'eda')
+    run_pytest(session, 'tests/eda')
+
+
+@nox.session(default=False)
+def browser(session):
+    """The incident report of a sandbox run in headless Chromium, tests/browser (stage browser).
+
+    Playwright drives Debian's /usr/bin/chromium (suite.py installs it), never its own browsers;
+    M365D_CORE=oldest|newest picks whose ansible-playbook makes the report."""
+    install_requirements(session, 'browser')
+    run_pytest(session, 'tests/browser')

@@ -55,17 +55,19 @@ STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 25 * 60}
 INTEGRATION_TIME_SCALE = float(os.environ.get('M365D_SANDBOX_TIME_SCALE', '0.01'))
 STAGES = ('sanity', 'units', 'integration', 'changelog', 'sandbox', 'lint', 'ee', 'browser', 'eda', 'conformance',
           'docs', 'nox')
-# The browser stage: Debian's Chromium (installed with apt-get when missing), driven by Playwright from .venv/browser
-# (its own browser downloads are never used); the rendered report's screenshot is kept as an artifact.
+# The browser stage: Debian's Chromium (installed with apt-get when missing), driven by Playwright from noxfile.py's
+# session browser (its own browser downloads are never used); the rendered report's screenshot is kept as an artifact.
 CHROMIUM = '/usr/bin/chromium'
 BROWSER_REQUIREMENTS = ('tests/browser/requirements.txt',)
 BROWSER_SCREENSHOT = os.path.join(BUILD, 'artifacts', 'incident-report.png')
-# The eda stage: the real ansible-rulebook from .venv/eda, with the collection's runtime requirements (its event sources
-# import its module_utils in the rulebook's process); the rule engine runs in Java (Debian's openjdk-17 when missing).
+# The eda stage: the real ansible-rulebook from the session eda, with the collection's runtime requirements (its event
+# sources import its module_utils in the rulebook's process); the rule engine runs in Java (Debian's openjdk-17 when
+# missing).
 EDA_REQUIREMENTS = ('requirements.txt', 'tests/eda/requirements.txt')
 JAVA_MIN = 17  # ansible-rulebook refuses to start with an older Java
 JAVA_PACKAGE = 'openjdk-17-jre-headless'
-# The conformance stage: Microsoft's Graph SDK for Python and azure-identity, from .venv/conformance, against a sandbox.
+# The conformance stage: Microsoft's Graph SDK for Python and azure-identity, from the session conformance, against a
+# sandbox.
 CONFORMANCE_REQUIREMENTS = ('tests/conformance/requirements.txt',)
 # The nox stage: the sessions of antsibull-nox.toml (noxfile.py) that pass, run by nox and antsibull-nox from .venv/nox;
 # the sessions' own environments are kept in NOX_ENVDIR. The docs lint is the docs stage's (stricter: extra docs too).
@@ -74,10 +76,18 @@ NOX_SESSIONS = ('extra-checks', 'yamllint', 'codeqa', 'antsibull-nox-config', 'b
 NOX_ENVDIR = os.path.join(BUILD, 'nox')
 # `make docs` and the docs stage: antsibull-docs, Sphinx and pandoc (tests/docs/), pinned, from .venv/docs.
 DOCS_REQUIREMENTS = ('tests/docs/requirements.txt',)
-# The environments of single stages, each made by its stage only, on python3; ansible-core only if their requirement
-# files ask for it (.venv/eda's does).
-TOOL_VENVS = {'browser': BROWSER_REQUIREMENTS, 'eda': EDA_REQUIREMENTS, 'conformance': CONFORMANCE_REQUIREMENTS,
-              'docs': DOCS_REQUIREMENTS, 'nox': NOX_REQUIREMENTS}
+# The environments of single commands, on python3, without ansible-core: .venv/docs and .venv/nox.
+TOOL_VENVS = {'docs': DOCS_REQUIREMENTS, 'nox': NOX_REQUIREMENTS}
+# What noxfile.py's plain sessions install, by session (and stage): (ansible-core range or None, requirement files).
+# changelog and sandbox ran in .venv/oldest before: sandbox installs what that holds, changelog the harness's file
+# (antsibull-changelog). The eda session's ansible-core comes from its requirement file.
+SESSION_REQUIREMENTS = {
+    'changelog': (None, ('tests/run/requirements.txt',)),
+    'sandbox': (OLDEST_CORE, REQUIREMENT_FILES),
+    'conformance': (None, CONFORMANCE_REQUIREMENTS),
+    'eda': (None, EDA_REQUIREMENTS),
+    'browser': (None, BROWSER_REQUIREMENTS),
+}
 
 
 class SetupError(Exception):
@@ -718,9 +728,9 @@ def ansible_test_output(session):
     return os.path.join(BUILD, 'ansible-test-output', session)
 
 
-def nox_session(session, log, posargs=(), append=False, timeout=COMMAND_TIMEOUT):
-    """Run one session of noxfile.py with nox from .venv/nox, its environment reused, ``posargs`` after ``--`` (a fresh
-    log unless ``append``); the exit code."""
+def nox_session(session, log, posargs=(), append=False, timeout=COMMAND_TIMEOUT, env=None):
+    """Run one session of noxfile.py with nox from .venv/nox, its environment reused, ``posargs`` after ``--`` and
+    ``env`` added to the session's environment (a fresh log unless ``append``); the exit code."""
     try:
         own = Venv.named('nox').ensure()
     except SetupError as ex:
@@ -729,7 +739,7 @@ def nox_session(session, log, posargs=(), append=False, timeout=COMMAND_TIMEOUT)
         return 1
     command = [own.bin('nox'), '--noxfile', os.path.join(ROOT, 'noxfile.py'), '--envdir', NOX_ENVDIR,
                '--reuse-venv', 'yes', '-s', session] + (['--'] + list(posargs) if posargs else [])
-    return run_logged(command, log, env=own.env(NO_COLOR='1'), timeout=timeout, append=append)
+    return run_logged(command, log, env=own.env(NO_COLOR='1', **(env or {})), timeout=timeout, append=append)
 
 
 def nox_ansible_test(venv, test, log, posargs=(), append=False):
@@ -893,8 +903,8 @@ def stages_integration(results, venvs, copies, targets):
         thread.join()
 
 
-def stage_changelog(results, venv):
-    """antsibull-changelog lint on changelogs/."""
+def stage_changelog(results):
+    """antsibull-changelog lint on changelogs/, noxfile.py's session changelog."""
     log = os.path.join(LOGS, 'changelog.log')
     if not os.path.exists(os.path.join(ROOT, 'changelogs', 'config.yaml')):
         results.add('changelog', 0, 1, 0, 0, log, '(changelogs/config.yaml is missing)')
@@ -902,38 +912,49 @@ def stage_changelog(results, venv):
     started = time.monotonic()
     with open(log, 'w', encoding='utf-8'):
         pass
-    code = run_logged([venv.bin('antsibull-changelog'), 'lint'], log, env=venv.env())
+    code = nox_session('changelog', log, append=True)
     output = tail(log, 200)
     ok = code == 0 and not re.search(r'^\S+:\d+:\d+: ', output, re.M)
     results.add('changelog', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, log)
 
 
-def stage_sandbox_tests(results, venv):
-    """The sandbox's own pytest suite, one result per test."""
+def stage_sandbox_tests(results):
+    """The sandbox's own pytest suite, noxfile.py's session sandbox, one result per test."""
     log = os.path.join(LOGS, 'sandbox-pytest.log')
     tests = [path for path in glob.glob(os.path.join(ROOT, 'tests', 'sandbox', '**', '*.py'), recursive=True)
              if re.match(r'(test_.*|.*_test)\.py$', os.path.basename(path))]
     if not tests:
         say('skip sandbox-pytest                 (no tests under tests/sandbox/)')
         return
+    stage_nox_pytest(results, 'sandbox', 'sandbox-pytest')
+
+
+def stage_nox_pytest(results, session, stage=None, prepare=(), note=None, **env):
+    """noxfile.py's pytest session ``session`` as the stage ``stage`` (default: the session's name), one result per
+    test from pytest's JUnit file .build/junit/<stage>.xml, the log .build/logs/<stage>.log. Set-up that fails
+    (``prepare``, nox) is one failure with its reason in the log; a ``prepare`` step may return variables for the
+    session's environment. ``note()`` adds a word to the stage's line."""
+    stage = stage or session
+    log = os.path.join(LOGS, stage + '.log')
+    junit = os.path.join(BUILD, 'junit', stage + '.xml')
     with open(log, 'w', encoding='utf-8'):
         pass
-    started = time.monotonic()
-    code, passed, failed, skipped = run_pytest(venv, 'sandbox-pytest', ['tests/sandbox'], log)
-    if code not in (0, 5) and not failed:  # 5: pytest collected no test
-        failed = 1
-    results.add('sandbox-pytest', passed, failed, skipped, time.monotonic() - started, log)
-
-
-def run_pytest(venv, name, paths, log, **env):
-    """pytest from a venv at the repository root, appending to a log; (exit code, passed, failed, skipped) from its
-    JUnit file .build/junit/<name>.xml."""
-    junit = os.path.join(BUILD, 'junit', name + '.xml')
     if os.path.exists(junit):
         os.remove(junit)
-    code = run_logged([venv.python, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '--junitxml', junit] + paths, log,
-                      env=venv.env(PYTHONDONTWRITEBYTECODE='1', **env))
-    return (code,) + junit_counts([junit] if os.path.exists(junit) else [])
+    started = time.monotonic()
+    try:
+        for step in prepare:
+            env.update(step(log) or {})
+    except SetupError as ex:
+        with open(log, 'a', encoding='utf-8') as handle:
+            handle.write('*** %s\n' % ex)
+        results.add(stage, 0, 1, 0, time.monotonic() - started, log)
+        return
+    code = nox_session(session, log, ['--junitxml', junit], append=True, env=env)
+    passed, failed, skipped = junit_counts([junit] if os.path.exists(junit) else [])
+    if code != 0 and not failed:  # nox or the session's install failed, or pytest collected no test
+        failed = 1
+    results.add(stage, passed, failed, skipped, time.monotonic() - started, log, note() if note else '')
 
 
 def apt_install(package, what, find, log):
@@ -992,50 +1013,28 @@ def ensure_java(log):
     return {'JAVA_HOME': apt_install(JAVA_PACKAGE, 'Java %d or later' % JAVA_MIN, find_java_home, log)}
 
 
-def stage_own_venv(results, name, prepare=(), note=None, **env):
-    """tests/<name> with pytest in .venv/<name>, one result per test; set-up that fails (``prepare``, the venv) is
-    one failure with its reason in the log. A ``prepare`` step may return variables for pytest's environment.
-    ``note()`` adds a word to the stage's line."""
-    log = os.path.join(LOGS, name + '.log')
-    with open(log, 'w', encoding='utf-8'):
-        pass
-    started = time.monotonic()
-    try:
-        for step in prepare:
-            env.update(step(log) or {})
-        own = Venv.named(name).ensure()
-    except SetupError as ex:
-        with open(log, 'a', encoding='utf-8') as handle:
-            handle.write('*** %s\n' % ex)
-        results.add(name, 0, 1, 0, time.monotonic() - started, log)
-        return
-    code, passed, failed, skipped = run_pytest(own, name, ['tests/' + name], log, **env)
-    if code != 0 and not failed:  # includes 5: no test collected
-        failed = 1
-    results.add(name, passed, failed, skipped, time.monotonic() - started, log, note() if note else '')
-
-
 def screenshot_note():
     shot = os.path.relpath(BROWSER_SCREENSHOT, ROOT)
     return 'screenshot: %s' % shot if os.path.exists(BROWSER_SCREENSHOT) else '(no screenshot: %s)' % shot
 
 
 def stage_browser(results, venv):
-    """tests/browser: the incident report of a sandbox run (made with ``venv``'s ansible-playbook) in headless Chromium,
-    one result per test; the page's screenshot is BROWSER_SCREENSHOT."""
-    stage_own_venv(results, 'browser', prepare=[ensure_chromium], note=screenshot_note, M365D_CORE=venv.name)
+    """tests/browser, noxfile.py's session browser: the incident report of a sandbox run (made with ``venv``'s
+    ansible-playbook) in headless Chromium, one result per test; the page's screenshot is BROWSER_SCREENSHOT."""
+    stage_nox_pytest(results, 'browser', prepare=[ensure_chromium], note=screenshot_note, M365D_CORE=venv.name)
 
 
 def stage_eda(results):
-    """tests/eda: the real ansible-rulebook (.venv/eda, Java found or installed) running rulebooks with the collection's
-    event sources against a sandbox that its conftest starts, one result per test."""
-    stage_own_venv(results, 'eda', prepare=[ensure_java])
+    """tests/eda, noxfile.py's session eda: the real ansible-rulebook (Java found or installed, its JAVA_HOME passed to
+    the session) running rulebooks with the collection's event sources against a sandbox that its conftest starts, one
+    result per test."""
+    stage_nox_pytest(results, 'eda', prepare=[ensure_java])
 
 
 def stage_conformance(results):
-    """tests/conformance: Microsoft's Graph SDK for Python and azure-identity (.venv/conformance) against a sandbox
-    that its conftest starts, one result per test."""
-    stage_own_venv(results, 'conformance')
+    """tests/conformance, noxfile.py's session conformance: Microsoft's Graph SDK for Python and azure-identity against
+    a sandbox that its conftest starts, one result per test."""
+    stage_nox_pytest(results, 'conformance')
 
 
 # What antsibull-nox says when galaxy-importer passed the import but printed ERROR lines.
@@ -1538,10 +1537,10 @@ def command_test(args):
             stage_units(results, venv)
     if 'integration' in stages and venvs:
         stages_integration(results, venvs, copies, args.target or ())
-    if 'changelog' in stages and venvs:
-        stage_changelog(results, venvs[0])
-    if 'sandbox' in stages and venvs:
-        stage_sandbox_tests(results, venvs[0])
+    if 'changelog' in stages:
+        stage_changelog(results)
+    if 'sandbox' in stages:
+        stage_sandbox_tests(results)
     if 'lint' in stages and venvs:
         stage_lint(results, venvs[0])
     if 'ee' in stages and venvs:
