@@ -920,7 +920,6 @@ def stage_changelog(results):
 
 def stage_sandbox_tests(results):
     """The sandbox's own pytest suite, noxfile.py's session sandbox, one result per test."""
-    log = os.path.join(LOGS, 'sandbox-pytest.log')
     tests = [path for path in glob.glob(os.path.join(ROOT, 'tests', 'sandbox', '**', '*.py'), recursive=True)
              if re.match(r'(test_.*|.*_test)\.py$', os.path.basename(path))]
     if not tests:
