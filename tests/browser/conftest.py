@@ -2,8 +2,8 @@
 sandbox itself says (sandbox.json and its admin API), and the report's page in headless Chromium; and the demo's
 second step, the device_containment playbook on what the report found, with the sandbox's devices after it.
 
-`python3 tests/run/suite.py test --only browser` installs Chromium and .venv/browser and runs these tests; by hand:
-`.venv/browser/bin/python -m pytest tests/browser` (M365D_CORE=oldest|newest: whose ansible-playbook, default newest).
+`python3 tests/run/suite.py test --only browser` installs Chromium and runs these tests in noxfile.py's session browser;
+by hand: `.venv/nox/bin/nox -s browser` (M365D_CORE=oldest|newest: whose ansible-playbook, default newest).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Fixtures of the conformance tests: a sandbox for the whole run (started and stopped by the harness's Sandbox),
 Microsoft's Graph SDK for Python signed in to it (graphsdk.py), and the sandbox's own view of its incidents.
 
-`python3 tests/run/suite.py test --only conformance` makes .venv/conformance and runs these tests; by hand:
-`.venv/conformance/bin/python -m pytest tests/conformance`.
+`python3 tests/run/suite.py test --only conformance` runs these tests in noxfile.py's session conformance; by hand:
+`.venv/nox/bin/nox -s conformance`.
 """
 from __future__ import annotations
 

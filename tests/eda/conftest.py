@@ -1,8 +1,8 @@
 """Fixtures of the eda tests: a sandbox for the whole run and the real ansible-rulebook running rulebooks against it
 (harness.py has the process, the sandbox's admin API and credentials).
 
-`python3 tests/run/suite.py test --only eda` finds or installs Java 17+, makes .venv/eda and runs these tests; by hand:
-`.venv/eda/bin/python -m pytest tests/eda` (ansible-rulebook finds java on PATH, or set JAVA_HOME).
+`python3 tests/run/suite.py test --only eda` finds or installs Java 17+ and runs these tests in noxfile.py's session
+eda; by hand: `.venv/nox/bin/nox -s eda` (ansible-rulebook finds java on PATH, or set JAVA_HOME).
 """
 from __future__ import annotations
 

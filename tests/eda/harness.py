@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 # pylint: disable=wrong-import-position
 import suite  # noqa: E402
 
-BIN = os.path.dirname(sys.executable)  # .venv/eda/bin: ansible-rulebook, and the ansible-galaxy it finds collections with
+# The nox session's bin: ansible-rulebook, and the ansible-galaxy it finds collections with.
+BIN = os.path.dirname(sys.executable)
 WORK = os.path.join(suite.BUILD, 'eda')
 POLL = 0.2
 # print_event's banner (Display.banner in ansible_rulebook/terminal.py): a start line, the event, a closing rule.
@@ -99,7 +100,7 @@ def read(path):
 
 class Rulebook:
     """One ansible-rulebook process: ``ansible-rulebook --rulebook FILE -i INVENTORY --vars VARS``, run in the
-    rulebook's directory (so that run_playbook finds playbooks beside it) with .venv/eda's programs first on PATH and
+    rulebook's directory (so that run_playbook finds playbooks beside it) with the session's programs first on PATH and
     ANSIBLE_COLLECTIONS_PATH at the collection's link (secops.m365_defender.* is this tree). stdout goes to
     .build/logs/eda-NAME.log (print_event's events), stderr to eda-NAME.stderr.log (ansible-rulebook's log, warnings
     and errors by default). ``variables`` and ``inventory`` are dicts, written under .build/eda/NAME/ (0600)."""
