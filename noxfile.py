@@ -1,6 +1,6 @@
 """nox sessions of the secops.m365_defender collection: the checks of antsibull-nox.toml, ansible-test sanity and units
 on the two cores of tests/run/suite.py (both made by antsibull-nox), and plain sessions for the stages that run a tool
-in an environment of its own (changelog, sandbox, conformance, eda, browser).
+in an environment of its own (changelog, sandbox, conformance, eda, browser, docs).
 
 `make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py), ansible-lint (stage lint), the
 ansible-test sessions (stages sanity and units) and the plain sessions (their stages) with nox and antsibull-nox from
@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import shutil
 import sys
 
@@ -20,6 +21,7 @@ import nox
 
 try:
     import antsibull_nox
+    from antsibull_nox.sessions import prepare_collections
 except ImportError:
     print('antsibull-nox must be installed beside nox: make test puts both into .venv/nox.')
     sys.exit(1)
@@ -167,3 +169,85 @@ def browser(session):
     M365D_CORE=oldest|newest picks whose ansible-playbook makes the report."""
     install_requirements(session, 'browser')
     run_pytest(session, 'tests/browser')
+
+
+# The docs (stage docs, `make docs`): one session, so that one environment holds tests/docs/requirements.txt (pinned:
+# the lint's verdict and the RST written from the guides must not change with a release), and one step per run,
+# named after --. antsibull-nox's own docs-check session ([sessions.docs_check] of antsibull-nox.toml) cannot run
+# DOCS_LINT: it always passes --skip-rstcheck, and it has no --disallow-unknown-collection-refs.
+
+# The strictest lint that works offline: the plugins' and roles' documentation, the extra docs (docs/docsite/), rstcheck
+# on all the RST they give, and every reference checked against this collection and ansible.builtin (its only
+# dependency), a reference to any other collection being an error. antsibull-docs documents what ansible-doc does: the
+# EDA event sources (extensions/eda/) are not among them.
+DOCS_LINT = ('lint-collection-docs', '--plugin-docs', '--validate-collection-refs', 'dependent',
+             '--disallow-unknown-collection-refs', '--check-extra-docs-refs')
+DOCS_FQCN = suite.NAMESPACE + '.' + suite.NAME
+DOCS_SPHINX = os.path.join(suite.BUILD, 'docs-sphinx')  # the Sphinx project of sphinx-init; its HTML goes to DOCS_SITE
+# --lenient: offline, intersphinx reaches neither docs.ansible.com nor docs.python.org, and Sphinx -W fails on that.
+DOCS_SPHINX_INIT = ('sphinx-init', '--use-current', '--lenient', '--squash-hierarchy', '--project', DOCS_FQCN,
+                    '--title', DOCS_FQCN, '--copyright', DOCS_FQCN + ' contributors')
+# What the site's Sphinx warns about offline, all from intersphinx: inventories it cannot fetch, and references to
+# ansible-core's own documentation (labels, ANSIBLE_* variables) that only those inventories resolve.
+DOCS_OFFLINE_WARNINGS = re.compile(r"failed to reach any of the inventories|undefined label: '(?!ansible_collections\.)"
+                                   r"|'envvar' reference target not found: ANSIBLE_")
+
+
+def docs_rst(session, args):
+    """tests/docs/md2rst.py: docs/docsite/rst/ written from the Markdown guides, or with --check only compared."""
+    session.run('python', os.path.join('tests', 'docs', 'md2rst.py'), '.', *args)
+
+
+def docs_collection(session):
+    """antsibull-nox's copy of the collection (a physical .../ansible_collections/secops/m365_defender, which
+    antsibull-docs wants) in a temporary directory; (its path, the environment that makes ansible-doc find it)."""
+    collections = prepare_collections(session, install_in_site_packages=False, install_out_of_tree=True)
+    return collections.current_path, {'ANSIBLE_COLLECTIONS_PATH': str(collections.current_place)}
+
+
+def docs_lint(session, args):
+    """antsibull-docs lint-collection-docs (DOCS_LINT) in the copy; each finding is a line PATH:LINE:COLUMN: TEXT."""
+    path, env = docs_collection(session)
+    with session.chdir(path):
+        session.run('antsibull-docs', *(DOCS_LINT + tuple(args) + ('.',)), env=env)
+
+
+def docs_site(session, args):
+    """antsibull-docs sphinx-init and its build.sh on the copy, the HTML copied to suite.DOCS_SITE; fails, with a line
+    '*** ...' each, on a Sphinx warning that is not one of DOCS_OFFLINE_WARNINGS and on a guide missing from the
+    site."""
+    _path, env = docs_collection(session)
+    suite.fresh_dir(DOCS_SPHINX)
+    os.chmod(DOCS_SPHINX, 0o755)  # sphinx-init writes only into a directory that no one else may write to
+    shutil.rmtree(suite.DOCS_SITE, ignore_errors=True)
+    session.run('antsibull-docs', *(DOCS_SPHINX_INIT + tuple(args) + ('--dest-dir', DOCS_SPHINX, DOCS_FQCN)), env=env)
+    output = session.run('bash', os.path.join(DOCS_SPHINX, 'build.sh'), env=env, silent=True, external=True)
+    print(output, flush=True)
+    shutil.copytree(os.path.join(DOCS_SPHINX, 'build', 'html'), suite.DOCS_SITE)
+    problems = ['Sphinx: ' + line for line in output.splitlines()
+                if 'WARNING:' in line and not DOCS_OFFLINE_WARNINGS.search(line)]
+    problems.extend('not in the docsite: ' + os.path.relpath(page, suite.ROOT) for page in docs_guide_pages()
+                    if not os.path.exists(page))
+    print(''.join('*** %s\n' % problem for problem in problems), end='', flush=True)
+    if problems:
+        session.error('%d problem(s) with the docsite' % len(problems))
+
+
+def docs_guide_pages():
+    """The HTML page of every guide that docs/docsite/extra-docs.yml lists (where the docsite must have it)."""
+    with open(os.path.join('docs', 'docsite', 'extra-docs.yml'), encoding='utf-8') as handle:
+        refs = re.findall(r'^\s*-\s+(?:ref:\s*)?([\w./-]+)\s*$', handle.read(), re.M)
+    return [os.path.join(suite.DOCS_SITE, 'docsite', ref + '.html') for ref in refs]
+
+
+DOCS_STEPS = {'rst': docs_rst, 'lint': docs_lint, 'site': docs_site}
+
+
+@nox.session(default=False)
+def docs(session):
+    """The docs (stage docs, make docs), one step: -- rst [--check] (docs/docsite/rst/ from the Markdown guides),
+    -- lint (antsibull-docs' lint), -- site (the docsite, into .build/docs/); more arguments go to the step's tool."""
+    if not session.posargs or session.posargs[0] not in DOCS_STEPS:
+        session.error('name a step after --: %s' % ', '.join(DOCS_STEPS))
+    install_requirements(session, 'docs')
+    DOCS_STEPS[session.posargs[0]](session, session.posargs[1:])

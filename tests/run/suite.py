@@ -70,14 +70,14 @@ JAVA_PACKAGE = 'openjdk-17-jre-headless'
 # sandbox.
 CONFORMANCE_REQUIREMENTS = ('tests/conformance/requirements.txt',)
 # The nox stage: the sessions of antsibull-nox.toml (noxfile.py) that pass, run by nox and antsibull-nox from .venv/nox;
-# the sessions' own environments are kept in NOX_ENVDIR. The docs lint is the docs stage's (stricter: extra docs too).
+# the sessions' own environments are kept in NOX_ENVDIR. Not docs-check: the session docs lints more (stage docs).
 NOX_REQUIREMENTS = ('tests/nox/requirements.txt',)
 NOX_SESSIONS = ('extra-checks', 'yamllint', 'codeqa', 'antsibull-nox-config', 'build-import-check')
 NOX_ENVDIR = os.path.join(BUILD, 'nox')
-# `make docs` and the docs stage: antsibull-docs, Sphinx and pandoc (tests/docs/), pinned, from .venv/docs.
+# `make docs` and the docs stage: antsibull-docs, Sphinx and pandoc (tests/docs/), pinned, in the session docs.
 DOCS_REQUIREMENTS = ('tests/docs/requirements.txt',)
-# The environments of single commands, on python3, without ansible-core: .venv/docs and .venv/nox.
-TOOL_VENVS = {'docs': DOCS_REQUIREMENTS, 'nox': NOX_REQUIREMENTS}
+# The environment of single commands, on python3, without ansible-core: .venv/nox.
+TOOL_VENVS = {'nox': NOX_REQUIREMENTS}
 # What noxfile.py's plain sessions install, by session (and stage): (ansible-core range or None, requirement files).
 # changelog and sandbox ran in .venv/oldest before: sandbox installs what that holds, changelog the harness's file
 # (antsibull-changelog). The eda session's ansible-core comes from its requirement file.
@@ -87,6 +87,7 @@ SESSION_REQUIREMENTS = {
     'conformance': (None, CONFORMANCE_REQUIREMENTS),
     'eda': (None, EDA_REQUIREMENTS),
     'browser': (None, BROWSER_REQUIREMENTS),
+    'docs': (None, DOCS_REQUIREMENTS),
 }
 
 
@@ -1271,147 +1272,64 @@ def builder_create(results, builder, venv, stage, definition, context, wanted, l
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The docs: antsibull-docs' lint and the collection's docsite, from .venv/docs
+# The docs: noxfile.py's session docs, one step per run (tests/docs/md2rst.py, antsibull-docs' lint, the docsite)
 
-# The strictest lint that works offline: the plugins' and roles' documentation, the extra docs (docs/docsite/), rstcheck
-# on all the RST they give, and every reference checked against this collection and ansible.builtin (its only
-# dependency), a reference to any other collection being an error. antsibull-docs documents what ansible-doc does: the
-# EDA event sources (extensions/eda/) are not among them.
-DOCS_LINT = ('lint-collection-docs', '--plugin-docs', '--validate-collection-refs', 'dependent',
-             '--disallow-unknown-collection-refs', '--check-extra-docs-refs')
-DOCS_MD2RST = os.path.join(ROOT, 'tests', 'docs', 'md2rst.py')
-DOCS_SITE = os.path.join(BUILD, 'docs')
-DOCS_SPHINX = os.path.join(BUILD, 'docs-sphinx')  # the Sphinx project of sphinx-init; its HTML goes to DOCS_SITE
-# --lenient: offline, intersphinx reaches neither docs.ansible.com nor docs.python.org, and Sphinx -W would fail on that.
-DOCS_FQCN = NAMESPACE + '.' + NAME
-DOCS_SPHINX_INIT = ('sphinx-init', '--use-current', '--lenient', '--squash-hierarchy', '--project', DOCS_FQCN,
-                    '--title', DOCS_FQCN, '--copyright', DOCS_FQCN + ' contributors')
-# What the site's Sphinx warns about offline, all from intersphinx: inventories it cannot fetch, and references to
-# ansible-core's own documentation (labels, ANSIBLE_* variables) that only those inventories resolve.
-DOCS_OFFLINE_WARNINGS = re.compile(r"failed to reach any of the inventories|undefined label: '(?!ansible_collections\.)"
-                                   r"|'envvar' reference target not found: ANSIBLE_")
-DOCS_FINDING = re.compile(r'^\S+:\d+:\d+: .*$', re.M)
+DOCS_SITE = os.path.join(BUILD, 'docs')  # where the step site puts the HTML
+# Each step's result, and the session's arguments for it (`make docs` writes the RST instead of --check).
+DOCS_STEPS = (('docs-rst', ('rst', '--check')), ('docs-lint', ('lint',)), ('docs-site', ('site',)))
+DOCS_FINDING = re.compile(r'^\S+:\d+:\d+: .*$', re.M)  # antsibull-docs lint-collection-docs: PATH:LINE:COLUMN: TEXT
+DOCS_WRITTEN = re.compile(r'^docs/docsite/rst/\S+: .*$', re.M)  # what tests/docs/md2rst.py wrote or removed
 
 
-def docs_md2rst(venv, log, options=()):
-    """tests/docs/md2rst.py on the working tree; (exit code, its output)."""
-    before = log_size(log)
-    code = run_logged([venv.python, DOCS_MD2RST, ROOT] + list(options), log, env=venv.env())
-    return code, log_since(log, before)
-
-
-def log_size(log):
-    return os.path.getsize(log) if os.path.exists(log) else 0
-
-
-def log_since(log, offset):
-    """What a log got after offset, less run_logged's command line."""
-    with open(log, encoding='utf-8', errors='replace') as handle:
-        handle.seek(offset)
-        return handle.read().split('\n', 2)[-1].strip()
-
-
-def docs_lint(venv, log):
-    """antsibull-docs lint-collection-docs (DOCS_LINT) on a fresh physical copy of the tree (it resolves symlinks, and
-    wants the path to end in ansible_collections/secops/m365_defender); (collections root of the copy, findings)."""
-    copy = collection_copy('docs')
-    top = os.path.dirname(os.path.dirname(os.path.dirname(copy)))
-    before = log_size(log)
-    code = run_logged([venv.bin('antsibull-docs')] + list(DOCS_LINT) + ['.'], log, cwd=copy,
-                      env=venv.env(ANSIBLE_COLLECTIONS_PATH=top))
-    findings = DOCS_FINDING.findall(log_since(log, before))
-    if code != 0 and not findings:
-        findings = ['antsibull-docs lint-collection-docs exited with %d' % code]
-    return top, findings
-
-
-def docs_site(venv, top, log):
-    """antsibull-docs sphinx-init and its build.sh on the copy at top, the HTML copied to DOCS_SITE; (its index.html or
-    None, Sphinx's warnings that are not DOCS_OFFLINE_WARNINGS)."""
-    fresh_dir(DOCS_SPHINX)
-    os.chmod(DOCS_SPHINX, 0o755)  # sphinx-init writes only into a directory that no one else may write to
-    shutil.rmtree(DOCS_SITE, ignore_errors=True)
-    env = venv.env(ANSIBLE_COLLECTIONS_PATH=top)
-    before = log_size(log)
-    code = run_logged([venv.bin('antsibull-docs')] + list(DOCS_SPHINX_INIT) + ['--dest-dir', DOCS_SPHINX, DOCS_FQCN],
-                      log, env=env)
+def docs_step(name, posargs, log):
+    """One step of the session docs, a fresh log; (exit code, failures: one per antsibull-docs finding for the lint,
+    else one when the session failed)."""
+    code = nox_session('docs', log, posargs)
     if code == 0:
-        code = run_logged(['bash', os.path.join(DOCS_SPHINX, 'build.sh')], log, cwd=DOCS_SPHINX, env=env)
-    html = os.path.join(DOCS_SPHINX, 'build', 'html')
-    warnings = [line for line in log_since(log, before).splitlines()
-                if 'WARNING:' in line and not DOCS_OFFLINE_WARNINGS.search(line)]
-    if code != 0 or not os.path.exists(os.path.join(html, 'index.html')):
-        return None, warnings
-    shutil.copytree(html, DOCS_SITE)
-    return os.path.join(DOCS_SITE, 'index.html'), warnings
+        return code, 0
+    findings = DOCS_FINDING.findall(tail(log, 5000)) if name == 'docs-lint' else ()
+    return code, len(findings) or 1
 
 
-def docs_guide_pages():
-    """The HTML page of every guide that docs/docsite/extra-docs.yml lists (where the docsite must have it)."""
-    with open(os.path.join(ROOT, 'docs', 'docsite', 'extra-docs.yml'), encoding='utf-8') as handle:
-        refs = re.findall(r'^\s*-\s+(?:ref:\s*)?([\w./-]+)\s*$', handle.read(), re.M)
-    return [os.path.join(DOCS_SITE, 'docsite', ref + '.html') for ref in refs]
+def docs_index():
+    """The docsite's index.html, if the step site made one."""
+    index = os.path.join(DOCS_SITE, 'index.html')
+    return index if os.path.exists(index) else None
 
 
 def stage_docs(results):
-    """The docs, from .venv/docs, one result each: docs-rst (docs/docsite/rst/ is what the Markdown guides give),
-    docs-lint (one failure per finding of DOCS_LINT) and docs-site (the docsite builds, with every guide, and Sphinx
-    warns only about what it cannot reach offline)."""
-    logs = dict((name, os.path.join(LOGS, 'docs-%s.log' % name)) for name in ('rst', 'lint', 'site'))
-    for log in logs.values():
-        with open(log, 'w', encoding='utf-8'):
-            pass
-    started = time.monotonic()
-    try:
-        venv = Venv.named('docs').ensure()
-    except SetupError as ex:
-        with open(logs['rst'], 'a', encoding='utf-8') as handle:
-            handle.write('*** %s\n' % ex)
-        results.add('docs', 0, 1, 0, time.monotonic() - started, logs['rst'])
-        return
-    ok = docs_md2rst(venv, logs['rst'], ['--check'])[0] == 0
-    results.add('docs-rst', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, logs['rst'])
-    with Lock('docs-tree'):
-        started = time.monotonic()
-        top, findings = docs_lint(venv, logs['lint'])
-        results.add('docs-lint', 0 if findings else 1, len(findings), 0, time.monotonic() - started, logs['lint'])
-        started = time.monotonic()
-        index, warnings = docs_site(venv, top, logs['site'])
-    missing = [page for page in docs_guide_pages() if not os.path.exists(page)] if index else ['index.html']
-    with open(logs['site'], 'a', encoding='utf-8') as handle:
-        handle.writelines('*** Sphinx: %s\n' % line for line in warnings)
-        handle.writelines('*** not in the docsite: %s\n' % os.path.relpath(page, ROOT) for page in missing)
-    ok = not warnings and not missing
-    results.add('docs-site', 1 if ok else 0, 0 if ok else 1, 0, time.monotonic() - started, logs['site'],
-                os.path.relpath(index, ROOT) if index else '')
+    """The docs, one result per step of DOCS_STEPS: docs-rst (docs/docsite/rst/ is what the Markdown guides give),
+    docs-lint (one failure per finding of antsibull-docs' lint) and docs-site (the docsite builds, with every guide,
+    and Sphinx warns only about what it cannot reach offline)."""
+    with Lock('docs'):  # `make docs` writes the same site
+        for name, posargs in DOCS_STEPS:
+            log = os.path.join(LOGS, name + '.log')
+            started = time.monotonic()
+            failed = docs_step(name, posargs, log)[1]
+            note = os.path.relpath(docs_index(), ROOT) if name == 'docs-site' and docs_index() else ''
+            results.add(name, 0 if failed else 1, failed, 0, time.monotonic() - started, log, note)
 
 
 def command_docs(args):
-    """`make docs`: docs/docsite/rst/ written from the Markdown guides, antsibull-docs' lint on a copy of the tree, then
-    the docsite built from that copy into .build/docs/; non-zero when the lint found anything or the site failed."""
+    """`make docs`: the steps of DOCS_STEPS, the first writing docs/docsite/rst/ from the Markdown guides, then
+    antsibull-docs' lint and the docsite in .build/docs/; non-zero when a step failed (after the RST's, none runs)."""
     del args
-    venv = Venv.named('docs').ensure()
-    log = os.path.join(LOGS, 'docs.log')
-    with open(log, 'w', encoding='utf-8'):
-        pass
-    code, output = docs_md2rst(venv, log)
-    say(output or 'docs/docsite/rst/ is up to date with the Markdown guides.')
-    if code != 0:
-        say('tests/docs/md2rst.py failed; log: %s' % os.path.relpath(log, ROOT))
-        return 1
-    with Lock('docs-tree'):
-        say('antsibull-docs %s' % ' '.join(DOCS_LINT))
-        top, findings = docs_lint(venv, log)
-        say('\n'.join(findings) if findings else 'No findings.')
-        say('Building the docsite (log: %s) ...' % os.path.relpath(log, ROOT))
-        index, warnings = docs_site(venv, top, log)
-    for line in warnings:
-        say('Sphinx: ' + line)
-    if not index:
-        say('The docsite was not built; see %s' % os.path.relpath(log, ROOT))
-        return 1
-    say('The docsite: %s (open it in a browser: file://%s)' % (os.path.relpath(index, ROOT), index))
-    return 1 if findings or warnings else 0
+    failures = 0
+    for name, posargs in DOCS_STEPS:
+        posargs = ('rst',) if name == 'docs-rst' else posargs
+        log = os.path.join(LOGS, name + '.log')
+        say('nox -s docs -- %s (log: %s)' % (' '.join(posargs), os.path.relpath(log, ROOT)))
+        code, failed = docs_step(name, posargs, log)
+        if name == 'docs-rst':
+            say('\n'.join(DOCS_WRITTEN.findall(tail(log, 200))) or 'docs/docsite/rst/ is up to date with the guides.')
+        if code != 0:
+            say(failure_excerpt(log))
+            if name == 'docs-rst':
+                return 1
+        failures += failed
+    if docs_index():
+        say('The docsite: %s (open it in a browser: file://%s)' % (os.path.relpath(docs_index(), ROOT), docs_index()))
+    return 1 if failures else 0
 
 
 # ---------------------------------------------------------------------------------------------------------
