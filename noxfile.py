@@ -1,11 +1,11 @@
-"""nox sessions of the secops.m365_defender collection: the checks of antsibull-nox.toml, ansible-test sanity and units
-on the two cores of tests/run/suite.py (both made by antsibull-nox), and plain sessions for the stages that run a tool
-in an environment of its own (changelog, sandbox, conformance, eda, browser, docs).
+"""nox sessions of the secops.m365_defender collection: the checks of antsibull-nox.toml, ansible-test sanity, units
+and integration on the two cores of tests/run/suite.py (made by antsibull-nox), and plain sessions for the stages
+that run a tool in an environment of its own (changelog, sandbox, conformance, eda, browser, docs).
 
 `make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py), ansible-lint (stage lint), the
-ansible-test sessions (stages sanity and units) and the plain sessions (their stages) with nox and antsibull-nox from
-.venv/nox; by hand: .venv/nox/bin/nox --list. docs/development.md, section "nox", says what runs here and what stays
-in suite.py.
+ansible-test sessions (stages sanity, units and integration) and the plain sessions (their stages) with nox and
+antsibull-nox from .venv/nox; by hand: .venv/nox/bin/nox --list. docs/development.md, section "nox", says what runs
+here and what stays in suite.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,26 +32,38 @@ nox.options.reuse_venv = 'yes'
 
 antsibull_nox.load_antsibull_nox_toml()
 
-# ansible-test sanity and units, one session per test and core, with antsibull-nox's Python API: its TOML-declared
-# ansible-test sessions take ansible-core from GitHub and run in containers, neither of which works here. The cores
-# and Pythons are those of .venv/oldest and .venv/newest, found as tests/run/suite.py finds them.
+# ansible-test sanity, units and integration, one session per test and core, with antsibull-nox's Python API: its
+# TOML-declared ansible-test sessions take ansible-core from GitHub and run in containers, neither of which works
+# here. The cores and Pythons are those of .venv/oldest and .venv/newest, found as tests/run/suite.py finds them.
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, 'tests', 'run'))
 import suite  # tests/run/suite.py
 
-ANSIBLE_TEST_PARAMS = {'sanity': ['sanity', '--junit'], 'units': ['units']}
+ANSIBLE_TEST_PARAMS = {
+    'sanity': ['sanity', '--junit'],
+    'units': ['units'],
+    # Every target, the failing ones too; the sandbox's address and credentials come from place_integration_config.
+    'integration': ['integration', '--continue-on-error'],
+}
 
 
-def keep_output(name):
+def keep_output(name, prepare=None, keep_environments=True):
     """Callbacks that give ansible-test, in antsibull-nox's copy of the collection, a tests/output that outlives the
-    copy: suite.ansible_test_output(name). ansible-test writes its JUnit files there even when it fails (then
-    antsibull-nox copies nothing back), and the Python environments it makes for units stay there for the next run.
+    copy: suite.ansible_test_output(name). ansible-test writes its results there (JUnit, the integration targets that
+    passed) even when it fails (then antsibull-nox copies nothing back). With ``keep_environments``, the Python
+    environments it makes with --venv (.tmp/delegation) stay there for the next run. ``prepare()`` runs first, in the
+    copy.
     """
     outside = suite.ansible_test_output(name)
 
     def before():
-        keep_only(outside, '.tmp')
-        keep_only(os.path.join(outside, '.tmp'), 'delegation')
+        if prepare:
+            prepare()
+        if keep_environments:
+            keep_only(outside, '.tmp')
+            keep_only(os.path.join(outside, '.tmp'), 'delegation')
+        else:
+            shutil.rmtree(outside, ignore_errors=True)
         os.makedirs(outside, exist_ok=True)
         shutil.rmtree(os.path.join('tests', 'output'), ignore_errors=True)
         os.symlink(outside, os.path.join('tests', 'output'))
@@ -60,6 +72,22 @@ def keep_output(name):
         os.remove(os.path.join('tests', 'output'))  # leaves antsibull-nox nothing to copy back into this tree
 
     return before, after
+
+
+def place_integration_config():
+    """Copy the file that $M365D_INTEGRATION_CONFIG names to the copy's tests/integration/integration_config.yml,
+    which ansible-test passes to every target as extra vars: the running sandbox's addresses, CA and credentials.
+    tests/run/suite.py starts a sandbox for each integration run and writes that file from its sandbox.json."""
+    source = os.environ.get(suite.INTEGRATION_CONFIG_VARIABLE)
+    if not source or not os.path.isfile(source):
+        nox.logger.logger.error('The integration sessions need a running sandbox and $%s naming its'
+                                ' integration_config.yml; run them with: python3 tests/run/suite.py test --only'
+                                ' integration [--core oldest|newest] [--target NAME ...]'
+                                % suite.INTEGRATION_CONFIG_VARIABLE)
+        raise nox.command.CommandFailed('no integration_config.yml')
+    with open(source, encoding='utf-8') as handle:
+        content = handle.read()
+    suite.write_private(os.path.join('tests', 'integration', 'integration_config.yml'), content)
 
 
 def keep_only(directory, kept):
@@ -74,8 +102,8 @@ def keep_only(directory, kept):
 
 
 def add_ansible_test_sessions():
-    """Sessions ansible-test-sanity-<core> and ansible-test-units-<core> for .venv/oldest's and .venv/newest's core
-    (ansible-core from PyPI), each on that environment's base Python, with --venv --python of that Python."""
+    """Sessions ansible-test-sanity|units|integration-<core> for .venv/oldest's and .venv/newest's core (ansible-core
+    from PyPI), each on that environment's base Python, with --venv --python of that Python."""
     for flavour in ('oldest', 'newest'):
         venv = suite.Venv.named(flavour)
         found = suite.probe_python(venv.base_python)
@@ -84,7 +112,12 @@ def add_ansible_test_sessions():
         core = suite.NOX_CORES[venv.core]
         for test, params in ANSIBLE_TEST_PARAMS.items():
             name = suite.nox_ansible_test_session(test, core)
-            before, after = keep_output(name)
+            if test == 'integration':
+                # Not the environment of the run before: its scripts' #! lines name that run's copy, which is gone
+                # (ansible-runner, which targets run, would not start).
+                before, after = keep_output(name, place_integration_config, keep_environments=False)
+            else:
+                before, after = keep_output(name)
             antsibull_nox.add_ansible_test_session(
                 name=name,
                 description='ansible-test %s --venv on ansible-core %s, Python %d.%d' % ((test, core) + found[0]),

@@ -11,6 +11,7 @@ docs/development.md explains the stages, the environments and the traps.
 import argparse
 import glob
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -393,21 +394,6 @@ def seed_get_pip(venv):
 # The collection, where the tools can find it
 
 
-def tree_files():
-    """The working tree's files as git sees them: tracked and untracked-but-not-ignored (relative paths)."""
-    try:
-        result = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others', '--exclude-standard'], cwd=ROOT,
-                                capture_output=True, check=True)
-        names = [name for name in result.stdout.decode('utf-8', 'surrogateescape').split('\0') if name]
-    except (OSError, subprocess.CalledProcessError):
-        names = []
-        skip = {'.git', '.venv', '.build', 'output', '__pycache__', '.pytest_cache'}
-        for directory, subdirectories, files in os.walk(ROOT):
-            subdirectories[:] = [sub for sub in subdirectories if sub not in skip]
-            names.extend(os.path.relpath(os.path.join(directory, name), ROOT) for name in files)
-    return sorted(set(name for name in names if os.path.lexists(os.path.join(ROOT, name))))
-
-
 def collection_link():
     """.build/collections/ansible_collections/secops/m365_defender -> the repository (for ansible-playbook)."""
     collections = os.path.join(BUILD, 'collections')
@@ -421,39 +407,6 @@ def collection_link():
         shutil.rmtree(link)
     os.symlink(ROOT, link)
     return collections
-
-
-def collection_copy(flavour):
-    """A fresh physical copy of the working tree for ansible-test integration (a symlink would be resolved away;
-    sanity and units run in antsibull-nox's copy, see nox_ansible_test).
-
-    The copy gets an empty git repository of its own, so ansible-test lists its files with the copy's
-    .gitignore. Its tests/output/.tmp/delegation (the Python environments ansible-test --venv builds for
-    integration) is kept from one run to the next; everything else is copied anew.
-    """
-    top = os.path.join(BUILD, 'ansible-test', flavour)
-    dest = os.path.join(top, 'ansible_collections', NAMESPACE, NAME)
-    keep = os.path.join(dest, 'tests', 'output', '.tmp', 'delegation')
-    parked = os.path.join(top, 'delegation.parked')
-    shutil.rmtree(parked, ignore_errors=True)
-    if os.path.isdir(keep):
-        os.rename(keep, parked)
-    shutil.rmtree(os.path.join(top, 'ansible_collections'), ignore_errors=True)
-    for name in tree_files():
-        source = os.path.join(ROOT, name)
-        target = os.path.join(dest, name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.islink(source):
-            os.symlink(os.readlink(source), target)
-        else:
-            shutil.copy2(source, target)
-    if os.path.isdir(parked):
-        os.makedirs(os.path.dirname(keep), exist_ok=True)
-        os.rename(parked, keep)
-    # ansible-test lists content with the nearest enclosing git repository: without one of its own, the copy
-    # would be seen through the repository around .build/, where it is ignored, and hold no files at all.
-    subprocess.run(['git', 'init', '-q', dest], check=True, stdin=subprocess.DEVNULL)
-    return dest
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -615,12 +568,17 @@ def run_demo_playbook(venv, info, workdir, playbook, extra_vars, log=None):
 
 def write_vars(path, data):
     """Write variables as YAML (JSON is YAML), readable only by the owner: it holds a secret."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_private(path, '---\n# Written by tests/run/suite.py from sandbox.json.\n%s\n'
+                  % json.dumps(data, indent=2, sort_keys=True))
+
+
+def write_private(path, content):
+    """Write a file that only its owner may read (creating its directory)."""
+    if os.path.dirname(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
-        handle.write('---\n# Written by tests/run/suite.py from sandbox.json.\n')
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write('\n')
+        handle.write(content)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -669,7 +627,7 @@ def failure_excerpt(log, limit=40):
             after = next((other for other in lines[index + 1:] if other.startswith(('...ignoring', 'TASK [', 'PLAY RECAP', 'RUNNING '))), '')
             if after.startswith('...ignoring'):
                 continue
-        elif not re.match(r'(ERROR|FATAL):|FAILED |E   |\*\*\* |\S+\.\w+:\d+:\d+: ', line):
+        elif not re.match(r'(ERROR|FATAL):|FAILED (?!- RETRYING)|E   |\*\*\* |\S+\.\w+:\d+:\d+: ', line):
             continue
         keep.append(line if len(line) <= 300 else line[:300] + ' ...')
         if 'listed below' in line:  # ansible-test's list of failed tests or targets
@@ -707,14 +665,8 @@ def fresh_dir(path):
     os.makedirs(path)
 
 
-def ansible_test(venv, copy, args, log, append=False):
-    """Run ansible-test from a venv, in the physical copy (a fresh log unless ``append``)."""
-    command = [venv.bin('ansible-test')] + args + ['--color', 'no']
-    return run_logged(command, log, cwd=copy, env=venv.env(), timeout=STAGE_TIMEOUTS[args[0]], append=append)
-
-
-# Sanity and units run as the nox sessions noxfile.py makes with antsibull-nox's Python API, one per test and core;
-# the ansible-core series antsibull-nox installs (from PyPI) for each of the environments' cores.
+# Sanity, units and integration run as the nox sessions noxfile.py makes with antsibull-nox's Python API, one per test
+# and core; the ansible-core series antsibull-nox installs (from PyPI) for each of the environments' cores.
 NOX_CORES = {OLDEST_CORE: '2.16', NEWEST_CORE: '2.21', FALLBACK_CORE: '2.19'}
 
 
@@ -724,8 +676,8 @@ def nox_ansible_test_session(test, core):
 
 
 def ansible_test_output(session):
-    """ansible-test's tests/output in a session (noxfile.py links the copy's there): JUnit files, and the units'
-    Python environments (.tmp/delegation), which stay from one run to the next."""
+    """ansible-test's tests/output in a session (noxfile.py links the copy's there): JUnit files, the integration
+    targets that passed, and the Python environments of --venv (.tmp/delegation), which stay for the next run."""
     return os.path.join(BUILD, 'ansible-test-output', session)
 
 
@@ -743,14 +695,21 @@ def nox_session(session, log, posargs=(), append=False, timeout=COMMAND_TIMEOUT,
     return run_logged(command, log, env=own.env(NO_COLOR='1', **(env or {})), timeout=timeout, append=append)
 
 
-def nox_ansible_test(venv, test, log, posargs=(), append=False):
+def nox_ansible_test(venv, test, log, posargs=(), append=False, env=None):
     """Run noxfile.py's session for ansible-test ``test`` on ``venv``'s core, extra ansible-test arguments after ``--``
-    (a fresh log unless ``append``); (exit code, (passed, failed, skipped)) from the JUnit files that run wrote."""
-    session = nox_ansible_test_session(test, NOX_CORES[venv.core])
-    junit = os.path.join(ansible_test_output(session), 'junit')
-    shutil.rmtree(junit, ignore_errors=True)
-    code = nox_session(session, log, posargs, append, STAGE_TIMEOUTS[test])
-    return code, junit_counts(sorted(glob.glob(os.path.join(junit, '*.xml'))))
+    (a fresh log unless ``append``); (exit code, the run's tests/output). The results of an earlier run are removed
+    first, so that a session that fails before ansible-test runs leaves none to count."""
+    output = ansible_test_output(nox_ansible_test_session(test, NOX_CORES[venv.core]))
+    for kind in ('junit', 'data'):
+        shutil.rmtree(os.path.join(output, kind), ignore_errors=True)
+    code = nox_session(nox_ansible_test_session(test, NOX_CORES[venv.core]), log, posargs, append,
+                       STAGE_TIMEOUTS[test], env)
+    return code, output
+
+
+def ansible_test_junit(output):
+    """(passed, failed, skipped) from the JUnit files of an ansible-test run."""
+    return junit_counts(sorted(glob.glob(os.path.join(output, 'junit', '*.xml'))))
 
 
 def stage_sanity(results, venv):
@@ -759,7 +718,8 @@ def stage_sanity(results, venv):
     stage = 'sanity-%s' % venv.short
     log = os.path.join(LOGS, stage + '.log')
     started = time.monotonic()
-    code, (passed, failed, skipped) = nox_ansible_test(venv, 'sanity', log, ['--failure-ok'])
+    code, output = nox_ansible_test(venv, 'sanity', log, ['--failure-ok'])
+    passed, failed, skipped = ansible_test_junit(output)
     if code != 0 and not failed:
         failed = 1  # ansible-test failed outside any one test (set-up, bootstrap, ...)
     results.add(stage, passed, failed, skipped, time.monotonic() - started, log)
@@ -782,14 +742,15 @@ def stage_units(results, venv):
     stage = 'units-%s' % venv.short
     log = os.path.join(LOGS, stage + '.log')
     started = time.monotonic()
-    code, counts = nox_ansible_test(venv, 'units', log)
+    code, output = nox_ansible_test(venv, 'units', log)
+    counts = ansible_test_junit(output)
     if code != 0:
         ran = re.findall(r'^Unit test (\w+) with Python', tail(log, 100000), re.M)
         names = [context[0] for context in UNIT_CONTEXTS]
         if ran and ran[-1] in names:
             for name, selection in UNIT_CONTEXTS[names.index(ran[-1]) + 1:]:
                 if selection[0].startswith('--') or os.path.isdir(os.path.join(ROOT, selection[0])):
-                    more = nox_ansible_test(venv, 'units', log, selection, append=True)[1]
+                    more = ansible_test_junit(nox_ansible_test(venv, 'units', log, selection, append=True)[1])
                     counts = tuple(total + extra for total, extra in zip(counts, more))
     passed, failed, skipped = counts
     note = ''
@@ -800,15 +761,22 @@ def stage_units(results, venv):
     results.add(stage, passed, failed, skipped, time.monotonic() - started, log, note)
 
 
-def integration_config(copy, info, execution):
-    """tests/integration/integration_config.yml: ansible-test passes it to every target as extra vars."""
-    write_vars(os.path.join(copy, 'tests', 'integration', 'integration_config.yml'), {
+# noxfile.py's integration sessions copy the file this variable names into their copy of the collection.
+INTEGRATION_CONFIG_VARIABLE = 'M365D_INTEGRATION_CONFIG'
+
+
+def integration_config(venv, info, execution):
+    """Write the integration_config.yml of one integration run (ansible-test passes it to every target as extra vars)
+    from the sandbox's sandbox.json; its path, for $M365D_INTEGRATION_CONFIG."""
+    path = os.path.join(BUILD, 'integration', 'integration_config-%s-%s.yml' % (venv.name, execution))
+    write_vars(path, {
         'm365d_base_url': info['base_url'],
         'm365d_admin_url': info['admin_url'],
         'm365d_ca_path': info['ca_path'],
         'm365d_sandbox': info,
         'm365d_execution': execution,
     })
+    return path
 
 
 # The targets that also run with every API task as a module in its own process: those with the alias module_path
@@ -852,8 +820,8 @@ def target_tasks(name):
     return count
 
 
-def stage_integration(results, venv, copy, info, targets=(), execution='auto'):
-    """ansible-test integration against the running sandbox, one result per target.
+def stage_integration(results, venv, info, targets=(), execution='auto'):
+    """ansible-test integration against the running sandbox, noxfile.py's session, one result per target.
 
     execution 'auto' runs API tasks in-process on the controller (the default path); 'module' forces the module
     path, for the targets named (by default all with the module_path alias).
@@ -861,28 +829,37 @@ def stage_integration(results, venv, copy, info, targets=(), execution='auto'):
     stage = 'integration-%s%s' % (venv.short, '' if execution == 'auto' else '-' + execution)
     log = os.path.join(LOGS, stage + '.log')
     started = time.monotonic()
-    integration_config(copy, info, execution)
-    command = ['integration', '--venv', '--python', venv.facts()['python'], '--continue-on-error'] + list(targets)
-    code = ansible_test(venv, copy, command, log)
-    with open(log, encoding='utf-8', errors='replace') as handle:
-        lines = handle.read().splitlines()
-    ran = set(match.group(1) for match in (re.match(r'Running (\S+) integration test (?:role|script)$', line) for line in lines) if match)
-    failed_targets = set()
-    for index, line in enumerate(lines):
-        if re.search(r'The \d+ integration test\(s\) listed below \(out of \d+\) failed', line):
-            for name in lines[index + 1:]:
-                if not re.fullmatch(r'[\w.-]+', name):
-                    break
-                failed_targets.add(name)
-    failed = len(failed_targets)
-    passed = len(ran - failed_targets)
+    config = integration_config(venv, info, execution)
+    code, output = nox_ansible_test(venv, 'integration', log, list(targets),
+                                    env={INTEGRATION_CONFIG_VARIABLE: config})
+    passed = len(integration_passed(output))
+    failed = len(integration_failed(log))
     if code != 0 and not failed:
-        failed = 1
-    note = '(no targets)' if code == 0 and not ran else ''
+        failed = 1  # the session failed outside any one target (set-up, the copy, ansible-test itself)
+    note = '(no targets)' if code == 0 and not passed else ''
     results.add(stage, passed, failed, 0, time.monotonic() - started, log, note)
 
 
-def stages_integration(results, venvs, copies, targets):
+def integration_passed(output):
+    """The targets that passed, from the record ansible-test integration writes at its end (tests/output/data)."""
+    passed = set()
+    for path in glob.glob(os.path.join(output, 'data', 'integration-*.json')):
+        with open(path, encoding='utf-8') as handle:
+            passed.update(json.load(handle).get('targets', {}))
+    return passed
+
+
+def integration_failed(log):
+    """The targets that failed: ansible-test records only those that passed, and names the others in its closing
+    error, one a line after "The N integration test(s) listed below (out of M) failed"."""
+    lines = tail(log, 100000).splitlines()
+    for index, line in enumerate(lines):
+        if re.search(r'The \d+ integration test\(s\) listed below \(out of \d+\) failed', line):
+            return set(itertools.takewhile(lambda name: re.fullmatch(r'[\w.-]+', name), lines[index + 1:]))
+    return set()
+
+
+def stages_integration(results, venvs, targets):
     """Each core's integration runs, in-process then the module path, against a sandbox of its own; the cores side by
     side, because one run keeps about one CPU core busy (one host, one task at a time) and CI has two."""
     def run(venv):
@@ -890,9 +867,8 @@ def stages_integration(results, venvs, copies, targets):
         try:
             with Sandbox(venvs[0].python, state_dir, os.path.join(LOGS, 'integration-sandbox-%s.log' % venv.short),
                          time_scale=INTEGRATION_TIME_SCALE) as info:
-                stage_integration(results, venv, copies[venv.name], info, targets, 'auto')
-                stage_integration(results, venv, copies[venv.name], info,
-                                  targets or module_path_targets(venv, venvs), 'module')
+                stage_integration(results, venv, info, targets, 'auto')
+                stage_integration(results, venv, info, targets or module_path_targets(venv, venvs), 'module')
         except SetupError as ex:
             say(str(ex))
             results.add('integration-%s (sandbox)' % venv.short, 0, 1, 0, 0, None)
@@ -1441,10 +1417,6 @@ def command_test(args):
         except SetupError as ex:
             say(str(ex))
             results.add('setup-%s' % venv.name, 0, 1, 0, 0, None)
-    copies = {}
-    if venvs and 'integration' in stages:
-        for venv in venvs:
-            copies[venv.name] = collection_copy(venv.name)
 
     if 'sanity' in stages:
         for venv in venvs:
@@ -1453,7 +1425,7 @@ def command_test(args):
         for venv in venvs:
             stage_units(results, venv)
     if 'integration' in stages and venvs:
-        stages_integration(results, venvs, copies, args.target or ())
+        stages_integration(results, venvs, args.target or ())
     if 'changelog' in stages:
         stage_changelog(results)
     if 'sandbox' in stages:
