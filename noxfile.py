@@ -5,7 +5,7 @@ that run a tool in an environment of its own (changelog, sandbox, conformance, e
 `make test` runs the checks in NOX_SESSIONS (stage nox of tests/run/suite.py), ansible-lint (stage lint), the
 ansible-test sessions (stages sanity, units and integration) and the plain sessions (their stages) with nox and
 antsibull-nox from .venv/nox; by hand: .venv/nox/bin/nox --list. docs/development.md, section "nox", says what runs
-here and what stays in suite.py.
+here and what stays in the harness (tests/run/).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -34,10 +34,16 @@ antsibull_nox.load_antsibull_nox_toml()
 
 # ansible-test sanity, units and integration, one session per test and core, with antsibull-nox's Python API: its
 # TOML-declared ansible-test sessions take ansible-core from GitHub and run in containers, neither of which works
-# here. The cores and Pythons are those of .venv/oldest and .venv/newest, found as tests/run/suite.py finds them.
+# here. The cores and Pythons are those of .venv/oldest and .venv/newest, found as tests/run/environments.py finds
+# them.
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, 'tests', 'run'))
-import suite  # tests/run/suite.py
+# the harness's modules in tests/run/ (standard library only)
+from environments import SESSION_REQUIREMENTS, Venv, probe_python  # noqa: E402
+from nox_runs import NOX_CORES, ansible_test_output, nox_ansible_test_session  # noqa: E402
+from paths import BUILD, DOCS_SITE, NAME, NAMESPACE, ROOT  # noqa: E402
+from processes import fresh_dir, tail, write_private  # noqa: E402
+from stages_ansible_test import INTEGRATION_CONFIG_VARIABLE  # noqa: E402
 
 ANSIBLE_TEST_PARAMS = {
     'sanity': ['sanity', '--junit'],
@@ -49,12 +55,12 @@ ANSIBLE_TEST_PARAMS = {
 
 def keep_output(name, prepare=None, keep_environments=True):
     """Callbacks that give ansible-test, in antsibull-nox's copy of the collection, a tests/output that outlives the
-    copy: suite.ansible_test_output(name). ansible-test writes its results there (JUnit, the integration targets that
+    copy: ansible_test_output(name). ansible-test writes its results there (JUnit, the integration targets that
     passed) even when it fails (then antsibull-nox copies nothing back). With ``keep_environments``, the Python
     environments it makes with --venv (.tmp/delegation) stay there for the next run. ``prepare()`` runs first, in the
     copy.
     """
-    outside = suite.ansible_test_output(name)
+    outside = ansible_test_output(name)
 
     def before():
         if prepare:
@@ -77,17 +83,18 @@ def keep_output(name, prepare=None, keep_environments=True):
 def place_integration_config():
     """Copy the file that $M365D_INTEGRATION_CONFIG names to the copy's tests/integration/integration_config.yml,
     which ansible-test passes to every target as extra vars: the running sandbox's addresses, CA and credentials.
-    tests/run/suite.py starts a sandbox for each integration run and writes that file from its sandbox.json."""
-    source = os.environ.get(suite.INTEGRATION_CONFIG_VARIABLE)
+    tests/run/stages_ansible_test.py starts a sandbox for each integration run and writes that file from its
+    sandbox.json."""
+    source = os.environ.get(INTEGRATION_CONFIG_VARIABLE)
     if not source or not os.path.isfile(source):
         nox.logger.logger.error('The integration sessions need a running sandbox and $%s naming its'
                                 ' integration_config.yml; run them with: python3 tests/run/suite.py test --only'
                                 ' integration [--core oldest|newest] [--target NAME ...]'
-                                % suite.INTEGRATION_CONFIG_VARIABLE)
+                                % INTEGRATION_CONFIG_VARIABLE)
         raise nox.command.CommandFailed('no integration_config.yml')
     with open(source, encoding='utf-8') as handle:
         content = handle.read()
-    suite.write_private(os.path.join('tests', 'integration', 'integration_config.yml'), content)
+    write_private(os.path.join('tests', 'integration', 'integration_config.yml'), content)
 
 
 def keep_only(directory, kept):
@@ -105,13 +112,13 @@ def add_ansible_test_sessions():
     """Sessions ansible-test-sanity|units|integration-<core> for .venv/oldest's and .venv/newest's core (ansible-core
     from PyPI), each on that environment's base Python, with --venv --python of that Python."""
     for flavour in ('oldest', 'newest'):
-        venv = suite.Venv.named(flavour)
-        found = suite.probe_python(venv.base_python)
+        venv = Venv.named(flavour)
+        found = probe_python(venv.base_python)
         if not found:
             continue
-        core = suite.NOX_CORES[venv.core]
+        core = NOX_CORES[venv.core]
         for test, params in ANSIBLE_TEST_PARAMS.items():
-            name = suite.nox_ansible_test_session(test, core)
+            name = nox_ansible_test_session(test, core)
             if test == 'integration':
                 # Not the environment of the run before: its scripts' #! lines name that run's copy, which is gone
                 # (ansible-runner, which targets run, would not start).
@@ -136,17 +143,19 @@ add_ansible_test_sessions()
 
 
 # Plain sessions for the stages of tests/run/suite.py that run a tool in an environment of its own. Each installs
-# suite.SESSION_REQUIREMENTS[name], what suite.py installed for the stage before they were sessions, so versions do
-# not drift; suite.py does what no session can (apt-get, Java, the results) and passes pytest's --junitxml after --.
+# SESSION_REQUIREMENTS[name] (tests/run/environments.py), what suite.py installed for the stage before they were
+# sessions, so versions do not drift; the harness does what no session can (apt-get, Java, the results) and passes
+# pytest's --junitxml after --.
 
 
 def install_requirements(session, name):
-    """Install suite.SESSION_REQUIREMENTS[name] (an ansible-core range or None, requirement files), unless the
-    environment was last installed from the same: its stamp is suite.py's for .venv/ (Python, range, files' content)."""
-    core, files = suite.SESSION_REQUIREMENTS[name]
-    wanted = suite.Venv(name, os.path.join(session.bin, 'python'), core, files)
+    """Install SESSION_REQUIREMENTS[name] (an ansible-core range or None, requirement files), unless the
+    environment was last installed from the same: its stamp is that of .venv/ (environments.py: Python, range, files'
+    content)."""
+    core, files = SESSION_REQUIREMENTS[name]
+    wanted = Venv(name, os.path.join(session.bin, 'python'), core, files)
     stamp = os.path.join(session.virtualenv.location, '.suite-stamp')
-    if suite.tail(stamp) == wanted.wanted_stamp():
+    if tail(stamp) == wanted.wanted_stamp():
         return
     if os.path.exists(stamp):
         os.remove(stamp)
@@ -189,7 +198,7 @@ def conformance(session):
 def eda(session):
     """The real ansible-rulebook with the collection's event sources, tests/eda (stage eda).
 
-    Its rule engine needs Java 17 or later, at JAVA_HOME (suite.py finds or installs one) or on PATH."""
+    Its rule engine needs Java 17 or later, at JAVA_HOME (system_packages.py finds or installs one) or on PATH."""
     install_requirements(session, 'eda')
     run_pytest(session, 'tests/eda')
 
@@ -198,7 +207,7 @@ def eda(session):
 def browser(session):
     """The incident report of a sandbox run in headless Chromium, tests/browser (stage browser).
 
-    Playwright drives Debian's /usr/bin/chromium (suite.py installs it), never its own browsers;
+    Playwright drives Debian's /usr/bin/chromium (system_packages.py installs it), never its own browsers;
     M365D_CORE=oldest|newest picks whose ansible-playbook makes the report."""
     install_requirements(session, 'browser')
     run_pytest(session, 'tests/browser')
@@ -215,8 +224,8 @@ def browser(session):
 # EDA event sources (extensions/eda/) are not among them.
 DOCS_LINT = ('lint-collection-docs', '--plugin-docs', '--validate-collection-refs', 'dependent',
              '--disallow-unknown-collection-refs', '--check-extra-docs-refs')
-DOCS_FQCN = suite.NAMESPACE + '.' + suite.NAME
-DOCS_SPHINX = os.path.join(suite.BUILD, 'docs-sphinx')  # the Sphinx project of sphinx-init; its HTML goes to DOCS_SITE
+DOCS_FQCN = NAMESPACE + '.' + NAME
+DOCS_SPHINX = os.path.join(BUILD, 'docs-sphinx')  # the Sphinx project of sphinx-init; its HTML goes to DOCS_SITE
 # --lenient: offline, intersphinx reaches neither docs.ansible.com nor docs.python.org, and Sphinx -W fails on that.
 DOCS_SPHINX_INIT = ('sphinx-init', '--use-current', '--lenient', '--squash-hierarchy', '--project', DOCS_FQCN,
                     '--title', DOCS_FQCN, '--copyright', DOCS_FQCN + ' contributors')
@@ -246,20 +255,20 @@ def docs_lint(session, args):
 
 
 def docs_site(session, args):
-    """antsibull-docs sphinx-init and its build.sh on the copy, the HTML copied to suite.DOCS_SITE; fails, with a line
+    """antsibull-docs sphinx-init and its build.sh on the copy, the HTML copied to DOCS_SITE; fails, with a line
     '*** ...' each, on a Sphinx warning that is not one of DOCS_OFFLINE_WARNINGS and on a guide missing from the
     site."""
     _path, env = docs_collection(session)
-    suite.fresh_dir(DOCS_SPHINX)
+    fresh_dir(DOCS_SPHINX)
     os.chmod(DOCS_SPHINX, 0o755)  # sphinx-init writes only into a directory that no one else may write to
-    shutil.rmtree(suite.DOCS_SITE, ignore_errors=True)
+    shutil.rmtree(DOCS_SITE, ignore_errors=True)
     session.run('antsibull-docs', *(DOCS_SPHINX_INIT + tuple(args) + ('--dest-dir', DOCS_SPHINX, DOCS_FQCN)), env=env)
     output = session.run('bash', os.path.join(DOCS_SPHINX, 'build.sh'), env=env, silent=True, external=True)
     print(output, flush=True)
-    shutil.copytree(os.path.join(DOCS_SPHINX, 'build', 'html'), suite.DOCS_SITE)
+    shutil.copytree(os.path.join(DOCS_SPHINX, 'build', 'html'), DOCS_SITE)
     problems = ['Sphinx: ' + line for line in output.splitlines()
                 if 'WARNING:' in line and not DOCS_OFFLINE_WARNINGS.search(line)]
-    problems.extend('not in the docsite: ' + os.path.relpath(page, suite.ROOT) for page in docs_guide_pages()
+    problems.extend('not in the docsite: ' + os.path.relpath(page, ROOT) for page in docs_guide_pages()
                     if not os.path.exists(page))
     print(''.join('*** %s\n' % problem for problem in problems), end='', flush=True)
     if problems:
@@ -270,7 +279,7 @@ def docs_guide_pages():
     """The HTML page of every guide that docs/docsite/extra-docs.yml lists (where the docsite must have it)."""
     with open(os.path.join('docs', 'docsite', 'extra-docs.yml'), encoding='utf-8') as handle:
         refs = re.findall(r'^\s*-\s+(?:ref:\s*)?([\w./-]+)\s*$', handle.read(), re.M)
-    return [os.path.join(suite.DOCS_SITE, 'docsite', ref + '.html') for ref in refs]
+    return [os.path.join(DOCS_SITE, 'docsite', ref + '.html') for ref in refs]
 
 
 DOCS_STEPS = {'rst': docs_rst, 'lint': docs_lint, 'site': docs_site}

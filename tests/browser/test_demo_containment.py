@@ -2,7 +2,8 @@
 sandbox's devices and incidents afterwards (not by the playbook's own summary)."""
 from __future__ import annotations
 
-import suite
+from demo import DEMO_NEVER_ISOLATE_TAG  # tests/run/, on sys.path since conftest
+from processes import tail
 
 
 def evidence_devices(incidents, machines):
@@ -27,7 +28,7 @@ def isolations(machine):
 
 def test_the_playbook_succeeded_on_picked_incidents(run):
     containment = run.containment
-    assert containment.code == 0, suite.tail(containment.log, 40)
+    assert containment.code == 0, tail(containment.log, 40)
     assert 1 <= len(containment.vars['m365d_incident_ids']) <= 2
     assert len(containment.incidents) == len(containment.vars['m365d_incident_ids'])
 
@@ -41,7 +42,7 @@ def test_each_device_of_the_incidents_isolated_once_unless_never_to_isolate(run)
     protected = 0
     for device_id, dns_name in named.items():
         machine = machines[device_id]
-        if dns_name in never or suite.DEMO_NEVER_ISOLATE_TAG in (machine['machine'].get('machineTags') or ()):
+        if dns_name in never or DEMO_NEVER_ISOLATE_TAG in (machine['machine'].get('machineTags') or ()):
             protected += 1
             assert isolations(machine) == [], '%s must not be isolated' % dns_name
         else:

@@ -15,24 +15,25 @@ import pytest
 from graphsdk import Graph, admin_get, secret_credential, tenant_id
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'run'))
-# the harness (standard library only): its Sandbox starts and always stops tests/sandbox
+# the harness's modules (standard library only): its Sandbox starts and always stops tests/sandbox
 # pylint: disable=wrong-import-position
-import suite  # noqa: E402
+from paths import BUILD, LOGS  # noqa: E402
+from sandbox_process import Sandbox, named  # noqa: E402
 
-WORK = os.path.join(suite.BUILD, 'conformance')
+WORK = os.path.join(BUILD, 'conformance')
 APP = 'soc-responder'  # consented in Contoso and Fabrikam: incidents read/write, alerts, hunting
 
 
 @pytest.fixture(scope='session')
 def sandbox():
     """A sandbox of the default scenario for the whole run (real HTTPS, its own CA)."""
-    with suite.Sandbox(sys.executable, os.path.join(WORK, 'sandbox'), os.path.join(suite.LOGS, 'conformance-sandbox.log')) as info:
+    with Sandbox(sys.executable, os.path.join(WORK, 'sandbox'), os.path.join(LOGS, 'conformance-sandbox.log')) as info:
         yield info
 
 
 @pytest.fixture(scope='session')
 def app(sandbox):
-    return suite.named(sandbox['apps'], APP)
+    return named(sandbox['apps'], APP)
 
 
 @pytest.fixture(scope='session')

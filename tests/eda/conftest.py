@@ -13,8 +13,8 @@ import sys
 import pytest
 
 import harness
-
-suite = harness.suite
+from paths import LOGS  # tests/run/, on sys.path since harness
+from sandbox_process import INTEGRATION_TIME_SCALE, Sandbox
 RULEBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rulebooks')
 
 
@@ -23,8 +23,8 @@ def sandbox():
     """sandbox.json of a sandbox of the default scenario for the whole run: base_url, admin_url, ca_path, tenants,
     apps with their secrets, ... Rate-limit windows and Retry-After run at the integration tests' time scale."""
     state_dir = os.path.join(harness.WORK, 'sandbox')
-    with suite.Sandbox(sys.executable, state_dir, os.path.join(suite.LOGS, 'eda-sandbox.log'),
-                       time_scale=suite.INTEGRATION_TIME_SCALE) as info:
+    with Sandbox(sys.executable, state_dir, os.path.join(LOGS, 'eda-sandbox.log'),
+                 time_scale=INTEGRATION_TIME_SCALE) as info:
         yield info
 
 

@@ -23,13 +23,16 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'run'))
-# the harness (standard library only): where the collection is linked, logs, write_vars
+# the harness's modules (standard library only): where the collection is linked, logs, write_vars
 # pylint: disable=wrong-import-position
-import suite  # noqa: E402
+from environments import collection_link  # noqa: E402
+from paths import BUILD, LOGS, ROOT  # noqa: E402
+from processes import fresh_dir, tail, write_vars  # noqa: E402
+from sandbox_process import named  # noqa: E402
 
 # The nox session's bin: ansible-rulebook, and the ansible-galaxy it finds collections with.
 BIN = os.path.dirname(sys.executable)
-WORK = os.path.join(suite.BUILD, 'eda')
+WORK = os.path.join(BUILD, 'eda')
 POLL = 0.2
 # print_event's banner (Display.banner in ansible_rulebook/terminal.py): a start line, the event, a closing rule.
 EVENT_START = re.compile(r'^\*\* \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? \[event\] \*+$')
@@ -55,9 +58,9 @@ def admin(info, method, path, body=None):
 def credentials(info, app='soc-responder', tenant='Contoso'):
     """What an event source needs to sign in to the sandbox as ``app`` in ``tenant``: base_url, ca_path, tenant_id,
     client_id and the app's valid client_secret."""
-    found = suite.named(info['apps'], app)
+    found = named(info['apps'], app)
     secret = next(item['value'] for item in found['secrets'] if not item.get('expired'))
-    return {'base_url': info['base_url'], 'ca_path': info['ca_path'], 'tenant_id': suite.named(info['tenants'], tenant)['id'],
+    return {'base_url': info['base_url'], 'ca_path': info['ca_path'], 'tenant_id': named(info['tenants'], tenant)['id'],
             'client_id': found['client_id'], 'client_secret': secret}
 
 
@@ -109,26 +112,26 @@ class Rulebook:
         self.name = name
         self.path = os.path.abspath(path)
         self.workdir = os.path.join(WORK, name)
-        self.stdout_log = os.path.join(suite.LOGS, 'eda-%s.log' % name)
-        self.stderr_log = os.path.join(suite.LOGS, 'eda-%s.stderr.log' % name)
-        suite.fresh_dir(self.workdir)
+        self.stdout_log = os.path.join(LOGS, 'eda-%s.log' % name)
+        self.stderr_log = os.path.join(LOGS, 'eda-%s.stderr.log' % name)
+        fresh_dir(self.workdir)
         inventory_file = os.path.join(self.workdir, 'inventory.yml')
-        suite.write_vars(inventory_file, inventory if inventory is not None else localhost_inventory())
+        write_vars(inventory_file, inventory if inventory is not None else localhost_inventory())
         self.command = [os.path.join(BIN, 'ansible-rulebook'), '--rulebook', self.path, '-i', inventory_file]
         if variables is not None:
             vars_file = os.path.join(self.workdir, 'vars.yml')
-            suite.write_vars(vars_file, variables)
+            write_vars(vars_file, variables)
             self.command += ['--vars', vars_file]
         self.command += list(args)
         self.env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', os.defpath),
-                        ANSIBLE_COLLECTIONS_PATH=suite.collection_link(), PYTHONIOENCODING='utf-8', NO_COLOR='1',
+                        ANSIBLE_COLLECTIONS_PATH=collection_link(), PYTHONIOENCODING='utf-8', NO_COLOR='1',
                         ANSIBLE_NOCOLOR='1', **(env or {}))
         self.env.pop('PYTHONPATH', None)
         self.process = None
 
     def start(self):
         """Start ansible-rulebook (in a process group of its own) and return self."""
-        os.makedirs(suite.LOGS, exist_ok=True)
+        os.makedirs(LOGS, exist_ok=True)
         with open(self.stdout_log, 'w', encoding='utf-8') as out, open(self.stderr_log, 'w', encoding='utf-8') as err:
             self.process = subprocess.Popen(self.command, cwd=os.path.dirname(self.path), env=self.env,  # pylint: disable=consider-using-with
                                             stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
@@ -152,8 +155,8 @@ class Rulebook:
     def report(self):
         """The command, exit code and the logs' tails, for a failing assertion."""
         return '%s\nexit code: %s\n---- stdout (%s) ----\n%s\n---- stderr (%s) ----\n%s' % (
-            ' '.join(self.command), self.returncode, os.path.relpath(self.stdout_log, suite.ROOT),
-            suite.tail(self.stdout_log, 40), os.path.relpath(self.stderr_log, suite.ROOT), suite.tail(self.stderr_log, 40))
+            ' '.join(self.command), self.returncode, os.path.relpath(self.stdout_log, ROOT),
+            tail(self.stdout_log, 40), os.path.relpath(self.stderr_log, ROOT), tail(self.stderr_log, 40))
 
     def wait_until(self, found, what, timeout=60):
         """Poll until ``found()`` gives something true and return it; AssertionError (with the logs) when ``timeout``

@@ -7,8 +7,9 @@ import os
 import time
 
 import harness
+from paths import ROOT  # tests/run/, on sys.path since harness
 
-SHIPPED = os.path.join(harness.suite.ROOT, 'extensions', 'eda', 'rulebooks')
+SHIPPED = os.path.join(ROOT, 'extensions', 'eda', 'rulebooks')
 TAG = 'eda-triaged'
 RULES = [{'name': 'High severity goes to tier 2', 'match': {'severity': ['high']},
           'set': {'tags': [TAG], 'comment': 'Triaged by the EDA rulebook.'}}]

@@ -10,6 +10,7 @@ import time
 import pytest
 
 import harness
+from sandbox_process import named  # tests/run/, on sys.path since harness
 
 SETTLE = 3.0  # seconds (three polls at interval 1) in which no further event may come
 GRAPH_INCIDENTS = 'GET /v1.0/security/incidents'
@@ -18,7 +19,7 @@ GRAPH_INCIDENTS = 'GET /v1.0/security/incidents'
 def watch_vars(sandbox, tenants=('Contoso',), app='soc-responder', **given):
     """The rulebooks' variables: the app's credentials, the tenants (comma-separated ids), a one-second poll."""
     found = harness.credentials(sandbox, app=app)
-    ids = [harness.suite.named(sandbox['tenants'], name)['id'] for name in tenants]
+    ids = [named(sandbox['tenants'], name)['id'] for name in tenants]
     values = {'tenants': ','.join(ids), 'client_id': found['client_id'], 'client_secret': found['client_secret'],
               'base_url': found['base_url'], 'ca_path': found['ca_path'], 'interval': 1, 'overlap': 60,
               'start': 'latest', 'state_file': '', 'retries': 3, 'max_backoff': 4}
@@ -27,7 +28,7 @@ def watch_vars(sandbox, tenants=('Contoso',), app='soc-responder', **given):
 
 
 def tenant_id(sandbox, name='Contoso'):
-    return harness.suite.named(sandbox['tenants'], name)['id']
+    return named(sandbox['tenants'], name)['id']
 
 
 def polls(sandbox):
