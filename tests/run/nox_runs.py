@@ -14,7 +14,7 @@ from paths import BUILD, ROOT
 from processes import COMMAND_TIMEOUT, SetupError, run_logged
 
 
-# Per ansible-test run, well above the normal (cold: sanity 2 min, units 10 s, integration 1-2 min), so that a
+# Per ansible-test run, well above the normal (sanity 1-2 min, units 35 s, an integration pass up to 7.5 min), so that a
 # hanging test fails its stage instead of the whole CI run (90 min).
 STAGE_TIMEOUTS = {'sanity': 15 * 60, 'units': 5 * 60, 'integration': 25 * 60}
 
