@@ -33,7 +33,7 @@ def nox_ansible_test_session(test, core):
 
 def ansible_test_output(session):
     """ansible-test's tests/output in a session (noxfile.py links the copy's there): JUnit files, the integration
-    targets that passed, and the Python environments of --venv (.tmp/delegation), which stay for the next run."""
+    targets that passed, and the Python environments of --venv (.tmp/delegation; kept for the next units run)."""
     return os.path.join(BUILD, 'ansible-test-output', session)
 
 

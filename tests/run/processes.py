@@ -114,7 +114,7 @@ def fresh_dir(path):
 
 def write_vars(path, data):
     """Write variables as YAML (JSON is YAML), readable only by the owner: it holds a secret."""
-    write_private(path, '---\n# Written by tests/run/suite.py from sandbox.json.\n%s\n'
+    write_private(path, '---\n# Written by the test harness (tests/run/) from sandbox.json.\n%s\n'
                   % json.dumps(data, indent=2, sort_keys=True))
 
 
